@@ -1,0 +1,1 @@
+"""The ``culvert`` command line (installed as the package ``culvert_cli``)."""

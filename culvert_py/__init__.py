@@ -1,0 +1,29 @@
+"""culvert_py: secondary indexes over Apache HBase.
+
+The public API is small on purpose: :func:`connect` for a client, :func:`col` to build
+predicates, and the errors.
+"""
+
+from culvert_py.client import connect
+from culvert_py.errors import (
+    CapabilityError,
+    ConsistencyError,
+    CulvertError,
+    EncodingError,
+    LoadError,
+    QueryError,
+    SchemaError,
+    StoreError,
+)
+
+__all__ = [
+    "CapabilityError",
+    "ConsistencyError",
+    "CulvertError",
+    "EncodingError",
+    "LoadError",
+    "QueryError",
+    "SchemaError",
+    "StoreError",
+    "connect",
+]

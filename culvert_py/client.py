@@ -1,0 +1,383 @@
+"""The Python API: a :class:`Client` over a store, and :class:`IndexedTable` for rows.
+
+with culvert_py.connect("hbase://127.0.0.1:9090") as db:
+    db.apply_schema("schemas/examples/people.toml")
+    people = db.table("people")
+    people.put({"id": "u1", "name": "Ada", "age": 36, "city": "London"})
+    people.get("u1")
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from culvert_py.errors import SchemaError
+from culvert_py.keys import (
+    COVERED_PREFIX,
+    INDEX_FAMILY,
+    STATE_COLUMN,
+    VERIFIED,
+    IndexKeys,
+    data_column,
+    encode_key,
+    primary_key,
+    version_column,
+)
+from culvert_py.maintain import IndexWriter, decode_row
+from culvert_py.meta import ACTIVE, BUILDING, DISABLED, Meta
+from culvert_py.schema import (
+    IndexDef,
+    Schema,
+    TableDef,
+    load_schema,
+    merge_schemas,
+    plan_changes,
+)
+from culvert_py.store import default_url, open_store
+from culvert_py.store.base import CAP_CHECK_AND_MUTATE, Store, chunks
+
+#: Rows per write batch: one store call per protocol step per batch.
+DEFAULT_BATCH_SIZE = 1000
+
+
+def connect(url: str | None = None, workers: int = 16) -> Client:
+    """Open a client on the store at ``url``.
+
+    :param url: a store URL (see :func:`culvert_py.store.open_store`); default: env
+        ``CULVERT_STORE``, else ``sqlite:///culvert.db``
+    :param workers: threads for parallel store calls (index scans, conditional writes)
+    :return: a :class:`Client`; use it as a context manager
+    :raises StoreError: when the store is unreachable or the URL malformed
+    """
+    return Client(open_store(url or default_url()), workers=workers)
+
+
+class Client:
+    """A store plus the applied schema; hands out :class:`IndexedTable` objects.
+
+    :param store: an open store
+    :param workers: threads for parallel store calls
+    :param close_store: close ``store`` when the client closes
+    """
+
+    def __init__(self, store: Store, workers: int = 16, close_store: bool = True) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.store = store
+        self._close_store = close_store
+        self.meta = Meta(store)
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert")
+        self._tables: dict[str, IndexedTable] = {}
+        self._lock = threading.Lock()
+
+    def apply_schema(self, source: Schema | str | Path) -> dict[str, object]:
+        """Create or extend tables and indexes to match a schema (file path or :class:`Schema`).
+
+        New tables get their primary table and pre-split index tables; their indexes start
+        ACTIVE when the primary table is empty, BUILDING otherwise (they need a build). A new
+        index on an existing table starts BUILDING: writers maintain it from their next
+        batch, queries ignore it until a build makes it ACTIVE.
+
+        :return: ``{"created": [store tables], "indexes": {"table.index": state}}``
+        :raises SchemaError: for an invalid schema or an incompatible change
+        """
+        schema = source if isinstance(source, Schema) else load_schema(source)
+        self.meta.ensure()
+        generation, applied, _ = self.meta.load()
+        changes = plan_changes(applied, schema)
+        created = []
+        for table in schema.tables.values():
+            if not self.store.table_exists(table.hbase_table):
+                self.store.create_table(table.hbase_table, [table.family])
+                created.append(table.hbase_table)
+            for index in table.indexes.values():
+                if not self.store.table_exists(index.hbase_table):
+                    keys = IndexKeys(table, index)
+                    self.store.create_table(index.hbase_table, [INDEX_FAMILY], keys.split_keys())
+                    created.append(index.hbase_table)
+        new_states = {}
+        for index in changes["new_indexes"] + [
+            i for t in changes["new_tables"] for i in t.indexes.values()
+        ]:
+            populated = self._has_rows(schema.tables[index.table])
+            new_states[(index.table, index.name)] = BUILDING if populated else ACTIVE
+        self.meta.save(generation, merge_schemas(applied, schema), new_states)
+        with self._lock:
+            self._tables.clear()
+        return {
+            "created": created,
+            "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
+        }
+
+    def _has_rows(self, table: TableDef) -> bool:
+        return any(True for _ in self.store.table(table.hbase_table).scan(limit=1))
+
+    def drop_table(self, name: str) -> None:
+        """Drop a table, its index tables and its entry in the applied schema.
+
+        :raises SchemaError: for a table the applied schema does not have
+        """
+        generation, applied, _ = self.meta.load()
+        if applied is None:
+            raise SchemaError(f"no schema applied to {self.store.url}")
+        table = applied.table(name)
+        for index in table.indexes.values():
+            self.store.delete_table(index.hbase_table)
+        self.store.delete_table(table.hbase_table)
+        remaining = {n: t for n, t in applied.tables.items() if n != name}
+        self.meta.replace(generation, Schema(remaining))
+        with self._lock:
+            self._tables.pop(name, None)
+
+    def schema(self) -> Schema:
+        """The applied schema.
+
+        :raises SchemaError: when none was applied yet
+        """
+        _, schema, _ = self.meta.load()
+        if schema is None:
+            raise SchemaError(f"no schema applied to {self.store.url}; run `culvert schema apply`")
+        return schema
+
+    def table(self, name: str) -> IndexedTable:
+        """The :class:`IndexedTable` named ``name`` (cached per client).
+
+        :raises SchemaError: for a table the applied schema does not have
+        """
+        with self._lock:
+            table = self._tables.get(name)
+        if table is None:
+            table = IndexedTable(self, name)
+            with self._lock:
+                self._tables[name] = table
+        return table
+
+    def close(self) -> None:
+        """Stop the thread pool and close the store."""
+        self.executor.shutdown(wait=True)
+        if self._close_store:
+            self.store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class IndexedTable:
+    """A primary table and its indexes; every write keeps the indexes consistent.
+
+    Rows are plain dicts of typed values (``int``, ``float``, ``str``, ``bytes``, ``bool``,
+    aware ``datetime``); a missing or ``None`` column is NULL. Keys are the row-key value (a
+    scalar for a one-column row key, a tuple otherwise) or a row dict.
+    """
+
+    def __init__(self, client: Client, name: str) -> None:
+        self.client = client
+        self.store = client.store
+        self.name = name
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._load()
+
+    # -- schema and index states ---------------------------------------------------------
+
+    def _load(self) -> None:
+        generation, schema, states = self.client.meta.load()
+        if schema is None:
+            raise SchemaError(
+                f"no schema applied to {self.store.url}; run `culvert schema apply FILE`"
+            )
+        definition = schema.table(self.name)
+        self.definition: TableDef = definition
+        self.states: dict[str, str] = {
+            i: states.get((self.name, i), ACTIVE) for i in definition.indexes
+        }
+        maintained = [i for name, i in definition.indexes.items() if self.states[name] != DISABLED]
+        self._writer = IndexWriter(
+            self.store,
+            definition,
+            maintained,
+            self.client.executor,
+            conditional=CAP_CHECK_AND_MUTATE in self.store.capabilities,
+            where=_where_predicates(definition, maintained),
+        )
+        self._primary = self.store.table(definition.hbase_table)
+        self._generation = generation
+
+    def refresh(self) -> None:
+        """Re-read the schema and index states if another client changed them."""
+        if self.client.meta.generation() != self._generation:
+            with self._lock:
+                self._load()
+
+    @property
+    def writer(self) -> IndexWriter:
+        """The :class:`IndexWriter` for the current schema generation."""
+        return self._writer
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(self, row: Mapping[str, object]) -> None:
+        """Insert or update one row (see :meth:`put_many`)."""
+        self.put_many([row])
+
+    def put_many(
+        self,
+        rows: Iterable[Mapping[str, object]],
+        bulk: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> int:
+        """Insert or update rows, keeping every index consistent.
+
+        A row updates only the columns it names (``None`` sets a column to NULL); columns it
+        leaves out keep their values. Several rows with one key in a batch merge in order.
+
+        :param rows: row dicts, each with every row-key column
+        :param bulk: insert-only mode for loads into keys that do not exist yet: skips the
+            read of current values and the per-row version check, so it is faster, but an
+            existing row's old index entries would NOT be removed
+        :param batch_size: rows per batch (one store call per step per batch)
+        :return: the number of rows written
+        :raises SchemaError: for an unknown column
+        :raises EncodingError: for a value of the wrong type or a missing row-key column
+        """
+        count = 0
+        for batch in chunks(rows, batch_size):
+            changes: dict[bytes, dict | None] = {}
+            for row in batch:
+                pk = primary_key(self.definition, row)
+                merged = changes.get(pk) or {}
+                merged.update(row)
+                changes[pk] = merged
+            self.refresh()
+            self._writer.write(changes, bulk=bulk)
+            count += len(batch)
+        return count
+
+    def delete(self, key: object) -> None:
+        """Delete one row by key (a no-op for an absent row)."""
+        self.delete_many([key])
+
+    def delete_many(self, keys: Iterable[object], batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+        """Delete rows by key, removing their index entries.
+
+        :return: the number of keys processed
+        """
+        count = 0
+        for batch in chunks(keys, batch_size):
+            self.refresh()
+            self._writer.write({encode_key(self.definition, k): None for k in batch})
+            count += len(batch)
+        return count
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, key: object, columns: Sequence[str] | None = None) -> dict | None:
+        """The row with ``key``, or ``None``.
+
+        :param columns: only these columns (default: all)
+        """
+        return self.get_many([key], columns)[0]
+
+    def get_many(self, keys: Iterable[object], columns: Sequence[str] | None = None) -> list:
+        """Rows for ``keys`` in the same order, ``None`` for absent ones; batched reads."""
+        pks = [encode_key(self.definition, k) for k in keys]
+        return self._fetch(pks, columns)
+
+    def _fetch(self, pks: list[bytes], columns: Sequence[str] | None = None) -> list:
+        cols = None
+        if columns is not None:
+            for c in columns:
+                self.definition.column_type(c)
+            cols = [data_column(self.definition, c) for c in columns]
+            cols.append(version_column(self.definition))
+        found = self._primary.get_many(pks, columns=cols)
+        return [decode_row(self.definition, found.get(pk, {})) for pk in pks]
+
+    def scan_rows(self, batch_size: int = 1000) -> Iterator[dict]:
+        """Every live row of the primary table, in row-key order (a full scan)."""
+        for _, cells in self._primary.scan(batch_size=batch_size):
+            row = decode_row(self.definition, cells)
+            if row is not None:
+                yield row
+
+    def lookup(self, index: str, *values: object, covered: bool = False) -> list[dict]:
+        """Rows whose indexed values start with ``values``, through ``index`` only.
+
+        Every entry is checked against the current primary row (the consistency check); with
+        ``covered=True`` verified entries are trusted and answered from the index alone
+        (row key, indexed and included columns), unverified ones are checked.
+
+        :param index: the index name
+        :param values: leading values of the indexed columns (a word for a text index)
+        :raises SchemaError: for an unknown index
+        """
+        idx = self._index(index)
+        keys = IndexKeys(self.definition, idx)
+        if idx.kind == "text":
+            from culvert_py.text import normalize_token
+
+            values = (normalize_token(str(values[0])),)
+        prefix = keys.encode_values(values)
+        table = self.store.table(idx.hbase_table)
+        scans = [
+            self.client.executor.submit(
+                lambda b=b: list(table.scan(prefix=bytes([b]) + prefix, batch_size=1000))
+            )
+            for b in range(idx.buckets)
+        ]
+        entries = [e for f in scans for e in f.result()]
+        results: dict[bytes, dict] = {}
+        to_check: list[tuple[bytes, bytes]] = []
+        for key, cells in entries:
+            entry_values, pk = keys.decode(key)
+            if covered and cells.get(STATE_COLUMN) == VERIFIED:
+                results[pk] = self._covered_row(idx, entry_values, pk, cells)
+            else:
+                to_check.append((key, pk))
+        rows = self._fetch([pk for _, pk in to_check]) if to_check else []
+        for (key, pk), row in zip(to_check, rows, strict=True):
+            if row is not None and key in self._writer_entry_keys(idx, keys, row, pk):
+                if covered:
+                    row = {k: v for k, v in row.items() if k in self._covered_columns(idx)}
+                results[pk] = row
+        return [results[pk] for pk in sorted(results)]
+
+    def _writer_entry_keys(self, idx: IndexDef, keys: IndexKeys, row: dict, pk: bytes):
+        return self._writer._entries(idx, keys, row, pk)
+
+    def _covered_columns(self, idx: IndexDef) -> set[str]:
+        """Columns a covered read of ``idx`` returns: row key, indexed (not for text), included."""
+        names = set(self.definition.row_key) | set(idx.include)
+        return names if idx.kind == "text" else names | set(idx.columns)
+
+    def _covered_row(self, idx: IndexDef, values: tuple, pk: bytes, cells: dict) -> dict:
+        from culvert_py.encoding import decode_value
+        from culvert_py.keys import decode_primary_key
+
+        row: dict[str, object] = dict(decode_primary_key(self.definition, pk))
+        if idx.kind != "text":
+            row.update({c: v for c, v in zip(idx.columns, values, strict=True) if v is not None})
+        for c in idx.include:
+            raw = cells.get(COVERED_PREFIX + c.encode())
+            if raw is not None:
+                row[c] = decode_value(raw, self.definition.columns[c])[0]
+        return row
+
+    def _index(self, name: str) -> IndexDef:
+        try:
+            return self.definition.indexes[name]
+        except KeyError:
+            known = ", ".join(self.definition.indexes) or "none"
+            raise SchemaError(f"{self.name}: unknown index {name!r} (known: {known})") from None
+
+
+def _where_predicates(table: TableDef, indexes: Iterable[IndexDef]) -> dict:
+    from culvert_py.query.parse import parse
+
+    return {i.name: parse(i.where, dict(table.columns)) for i in indexes if i.where}

@@ -1,0 +1,135 @@
+"""The meta table: the applied schema and each index's state, shared by every client.
+
+Every client reads the schema from here rather than from a local file, so all writers
+maintain the same indexes. A generation counter changes with every schema or state change;
+writers check it once per batch (one small read) and reload when it moved, so an index added
+by another client is maintained from that client's next batch on.
+
+Index states: ``BUILDING`` (writers maintain it, queries do not use it), ``ACTIVE`` (both),
+``DISABLED`` (neither; it must be rebuilt before use).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from culvert_py.errors import SchemaError, StoreError
+from culvert_py.schema import Schema, parse_schema, schema_to_json
+from culvert_py.store.base import CAP_CHECK_AND_MUTATE, RowMutation, Store
+
+META_TABLE = "__culvert_meta"
+META_FAMILY = "m"
+
+BUILDING = "BUILDING"
+ACTIVE = "ACTIVE"
+DISABLED = "DISABLED"
+INDEX_STATES = (BUILDING, ACTIVE, DISABLED)
+
+_SCHEMA_ROW = b"schema"
+_JSON = b"m:json"
+_GEN = b"m:gen"
+_STATE = b"m:state"
+
+
+def _index_row(table: str, index: str) -> bytes:
+    return b"index\x00" + table.encode() + b"\x00" + index.encode()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Meta:
+    """Reads and writes the meta table of a store.
+
+    :param store: the store; the meta table is created on first write
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._table = store.table(META_TABLE)
+
+    def ensure(self) -> None:
+        """Create the meta table if it does not exist."""
+        if not self.store.table_exists(META_TABLE):
+            try:
+                self.store.create_table(META_TABLE, [META_FAMILY])
+            except StoreError:
+                if not self.store.table_exists(META_TABLE):  # lost a creation race: fine
+                    raise
+
+    def exists(self) -> bool:
+        """Whether a schema was ever applied to this store."""
+        return self.store.table_exists(META_TABLE)
+
+    def generation(self) -> int:
+        """The current schema generation (0 before any schema was applied)."""
+        if not self.exists():
+            return 0
+        row = self._table.get_many([_SCHEMA_ROW], columns=[_GEN]).get(_SCHEMA_ROW, {})
+        return int(row.get(_GEN, b"0"))
+
+    def load(self) -> tuple[int, Schema | None, dict[tuple[str, str], str]]:
+        """Read the generation, the applied schema and every index state in one pass.
+
+        :return: ``(generation, schema or None, {(table, index): state})``
+        """
+        if not self.exists():
+            return 0, None, {}
+        rows = dict(self._table.scan())
+        head = rows.get(_SCHEMA_ROW, {})
+        schema = None
+        if _JSON in head:
+            schema = parse_schema(json.loads(head[_JSON]), source=f"{META_TABLE} (applied)")
+        states = {}
+        for key, cells in rows.items():
+            if key.startswith(b"index\x00") and _STATE in cells:
+                _, table, index = key.split(b"\x00")
+                states[(table.decode(), index.decode())] = cells[_STATE].decode()
+        return int(head.get(_GEN, b"0")), schema, states
+
+    def save(self, expected_generation: int, schema: Schema, states: dict) -> int:
+        """Write ``schema`` and index ``states`` and bump the generation.
+
+        The schema write is conditional on the generation still being
+        ``expected_generation``, so two concurrent ``apply`` runs cannot both win.
+
+        :return: the new generation
+        :raises SchemaError: when another client changed the schema in between
+        """
+        self.ensure()
+        ts = _now_ms()
+        if states:
+            self._table.put_many(
+                ((_index_row(t, i), {_STATE: s.encode()}) for (t, i), s in states.items()), ts
+            )
+        new = expected_generation + 1
+        mutation = RowMutation(
+            _SCHEMA_ROW, {_JSON: schema_to_json(schema).encode(), _GEN: str(new).encode()}
+        )
+        if CAP_CHECK_AND_MUTATE in self.store.capabilities:
+            expected = str(expected_generation).encode() if expected_generation else None
+            if not self._table.check_and_mutate(_SCHEMA_ROW, _GEN, expected, mutation, ts):
+                raise SchemaError(
+                    "the applied schema changed while applying; re-run to apply on top of it"
+                )
+        else:
+            self._table.mutate_many([mutation], ts)
+        return new
+
+    def replace(self, expected_generation: int, schema: Schema) -> int:
+        """Store ``schema`` as the whole applied schema (after a drop); returns the generation."""
+        return self.save(expected_generation, schema, {})
+
+    def set_state(self, table: str, index: str, state: str) -> int:
+        """Set one index's state and bump the generation so writers notice.
+
+        :return: the new generation
+        """
+        if state not in INDEX_STATES:
+            raise SchemaError(f"{table}.{index}: unknown state {state!r}")
+        generation, schema, _ = self.load()
+        if schema is None:
+            raise SchemaError("no schema has been applied to this store")
+        return self.save(generation, schema, {(table, index): state})

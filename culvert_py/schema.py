@@ -1,0 +1,376 @@
+"""Table and index definitions: loading, validating and comparing schema files.
+
+A schema file is TOML (see ``schemas/culvert-schema.json`` for the format and
+``schemas/examples/`` for examples)::
+
+    [tables.people]
+    family = "d"
+    row_key = ["id"]
+    salt_buckets = 8
+
+    [tables.people.columns]
+    id = "str"
+    age = "int"
+
+    [tables.people.indexes.by_age]
+    kind = "range"
+    columns = ["age"]
+    include = ["name"]
+
+Every validation error names the file and the dotted path of the offending key, e.g.
+``people.toml: people.indexes.by_age.columns: unknown column 'agee' (known: age, id)``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from culvert_py.encoding import COLUMN_TYPES
+from culvert_py.errors import QueryError, SchemaError
+
+INDEX_KINDS = ("term", "range", "text")
+SALT_MODES = ("row", "value")
+MAX_SALT_BUCKETS = 256  # the salt is one byte
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TABLE_KEYS = {"family", "row_key", "salt_buckets", "columns", "indexes"}
+_INDEX_KEYS = {"kind", "columns", "include", "where", "salt", "buckets", "descending"}
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    """One secondary index of a table.
+
+    :ivar kind: ``term`` (equality), ``range`` (ordered) or ``text`` (one entry per word)
+    :ivar columns: indexed columns, leftmost first (a composite when more than one)
+    :ivar include: covered columns stored in each entry
+    :ivar where: a predicate (text syntax) rows must satisfy to be indexed: a partial index
+    :ivar salt: ``row`` spreads entries by primary key; ``value`` by the first indexed value
+    :ivar buckets: salt buckets, and so pre-split regions, of the index table
+    :ivar descending: indexed columns stored in descending order
+    """
+
+    table: str
+    name: str
+    kind: str
+    columns: tuple[str, ...]
+    include: tuple[str, ...] = ()
+    where: str | None = None
+    salt: str = "row"
+    buckets: int = 8
+    descending: tuple[str, ...] = ()
+
+    @property
+    def hbase_table(self) -> str:
+        """Name of the store table holding this index's entries."""
+        return f"{self.table}.__idx.{self.name}"
+
+    @property
+    def path(self) -> str:
+        """Dotted path used in messages: ``people.by_age``."""
+        return f"{self.table}.{self.name}"
+
+    def layout(self) -> dict[str, Any]:
+        """The parts of the definition that decide the bytes of its entries."""
+        return {
+            "kind": self.kind,
+            "columns": list(self.columns),
+            "include": list(self.include),
+            "where": self.where,
+            "salt": self.salt,
+            "buckets": self.buckets,
+            "descending": list(self.descending),
+        }
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """One primary table: its typed columns, row key and indexes."""
+
+    name: str
+    family: str
+    row_key: tuple[str, ...]
+    columns: Mapping[str, str]
+    salt_buckets: int = 8
+    indexes: Mapping[str, IndexDef] = field(default_factory=dict)
+
+    @property
+    def hbase_table(self) -> str:
+        """Name of the store table holding the primary rows."""
+        return self.name
+
+    def column_type(self, column: str) -> str:
+        """The type of ``column``.
+
+        :raises SchemaError: for an unknown column, naming the known ones
+        """
+        try:
+            return self.columns[column]
+        except KeyError:
+            raise SchemaError(
+                f"{self.name}: unknown column {column!r} (known: {', '.join(self.columns)})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Every table of a schema file, by name."""
+
+    tables: Mapping[str, TableDef]
+
+    def table(self, name: str) -> TableDef:
+        """The definition of table ``name``.
+
+        :raises SchemaError: when the schema has no such table
+        """
+        try:
+            return self.tables[name]
+        except KeyError:
+            known = ", ".join(self.tables) or "none"
+            raise SchemaError(f"unknown table {name!r} (known: {known})") from None
+
+
+def load_schema(path: str | Path) -> Schema:
+    """Read and validate a TOML schema file.
+
+    :param path: the file
+    :return: the validated :class:`Schema`
+    :raises SchemaError: when the file is unreadable, not TOML, or invalid; the message
+        names the file and the dotted path of the offending key
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: cannot read schema file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SchemaError(f"{path}: not valid TOML: {exc}") from None
+    return parse_schema(data, source=str(path))
+
+
+def parse_schema(data: Mapping[str, Any], source: str = "<schema>") -> Schema:
+    """Validate a schema given as a plain dict (the parsed TOML or stored JSON).
+
+    :param data: ``{"tables": {name: {...}}}``
+    :param source: what to call the origin in error messages (a file name)
+    :return: the validated :class:`Schema`
+    :raises SchemaError: naming ``source`` and the dotted path of the offending key
+    """
+    try:
+        return _parse(data)
+    except SchemaError as exc:
+        raise SchemaError(f"{source}: {exc}") from None
+
+
+def schema_to_dict(schema: Schema) -> dict[str, Any]:
+    """The plain-dict form of ``schema`` that :func:`parse_schema` reads back."""
+    return {
+        "tables": {
+            t.name: {
+                "family": t.family,
+                "row_key": list(t.row_key),
+                "salt_buckets": t.salt_buckets,
+                "columns": dict(t.columns),
+                "indexes": {
+                    i.name: {k: v for k, v in i.layout().items() if v not in (None, [])}
+                    for i in t.indexes.values()
+                },
+            }
+            for t in schema.tables.values()
+        }
+    }
+
+
+def schema_to_json(schema: Schema) -> str:
+    """Canonical JSON of ``schema`` (sorted keys), as stored in the meta table."""
+    return json.dumps(schema_to_dict(schema), sort_keys=True, separators=(",", ":"))
+
+
+def plan_changes(applied: Schema | None, new: Schema) -> dict[str, list]:
+    """Compare a new schema with the applied one and list what applying it would do.
+
+    Adding tables, columns and indexes is allowed; anything that would reinterpret stored
+    bytes is refused: changing a column's type, the row key, the family, the salt buckets,
+    or an index's definition in place (drop it and add it under a new name instead).
+    Removing a column or an index from a table the file describes is refused too: the data
+    stays, so the schema must keep describing it (``culvert index drop`` removes an index).
+    Tables the file does not mention are left alone (see :func:`merge_schemas`).
+
+    :return: ``{"new_tables": [TableDef], "new_indexes": [IndexDef], "new_columns": [(table,
+        column)]}``
+    :raises SchemaError: listing the first incompatible change, by dotted path
+    """
+    changes: dict[str, list] = {"new_tables": [], "new_indexes": [], "new_columns": []}
+    old_tables = applied.tables if applied else {}
+    for name, table in new.tables.items():
+        old = old_tables.get(name)
+        if old is None:
+            changes["new_tables"].append(table)
+            continue
+        for attr in ("family", "row_key", "salt_buckets"):
+            if getattr(old, attr) != getattr(table, attr):
+                raise SchemaError(
+                    f"{name}.{attr}: cannot change {getattr(old, attr)!r} to "
+                    f"{getattr(table, attr)!r} on an applied table (stored keys depend on it)"
+                )
+        for col, typ in old.columns.items():
+            if col not in table.columns:
+                raise SchemaError(f"{name}.columns.{col}: cannot remove an applied column")
+            if table.columns[col] != typ:
+                raise SchemaError(
+                    f"{name}.columns.{col}: cannot change type {typ!r} to "
+                    f"{table.columns[col]!r} on an applied table (stored values would be misread)"
+                )
+        changes["new_columns"] += [(name, c) for c in table.columns if c not in old.columns]
+        for iname, index in table.indexes.items():
+            before = old.indexes.get(iname)
+            if before is None:
+                changes["new_indexes"].append(index)
+            elif before.layout() != index.layout():
+                raise SchemaError(
+                    f"{name}.indexes.{iname}: cannot change an applied index in place; "
+                    "add it under a new name and drop the old one"
+                )
+        for iname in old.indexes:
+            if iname not in table.indexes:
+                raise SchemaError(
+                    f"{name}.indexes.{iname}: removed from the schema file; drop it with "
+                    f"`culvert index drop {name} {iname}` instead"
+                )
+    return changes
+
+
+def merge_schemas(applied: Schema | None, new: Schema) -> Schema:
+    """The schema after applying ``new`` on top of ``applied``: tables ``new`` does not
+    mention are kept as they are (one store can serve several schema files; a table is
+    removed only by an explicit drop)."""
+    tables = dict(applied.tables) if applied else {}
+    tables.update(new.tables)
+    return Schema(tables)
+
+
+# -- validation -----------------------------------------------------------------------
+
+
+def _parse(data: Mapping[str, Any]) -> Schema:
+    if not isinstance(data, Mapping):
+        raise SchemaError(f"expected a table of tables, got {type(data).__name__}")
+    _unknown_keys(data, {"tables"}, "top level")
+    tables = data.get("tables")
+    if not isinstance(tables, Mapping) or not tables:
+        raise SchemaError("tables: at least one [tables.NAME] section is required")
+    return Schema({name: _parse_table(name, spec) for name, spec in tables.items()})
+
+
+def _parse_table(name: str, spec: Any) -> TableDef:
+    _check_name(name, f"tables.{name}")
+    if not isinstance(spec, Mapping):
+        raise SchemaError(f"{name}: expected a table, got {type(spec).__name__}")
+    _unknown_keys(spec, _TABLE_KEYS, name)
+    family = spec.get("family", "d")
+    if not isinstance(family, str) or not _NAME.match(family):
+        raise SchemaError(f"{name}.family: expected a name like 'd', got {family!r}")
+    columns = spec.get("columns")
+    if not isinstance(columns, Mapping) or not columns:
+        raise SchemaError(f"{name}.columns: at least one column is required")
+    for col, typ in columns.items():
+        _check_name(col, f"{name}.columns.{col}")
+        if typ not in COLUMN_TYPES:
+            raise SchemaError(
+                f"{name}.columns.{col}: unknown type {typ!r} "
+                f"(known: {', '.join(sorted(COLUMN_TYPES))})"
+            )
+    row_key = _column_list(spec.get("row_key"), columns, f"{name}.row_key", required=True)
+    buckets = _buckets(spec.get("salt_buckets", 8), f"{name}.salt_buckets")
+    indexes_spec = spec.get("indexes", {})
+    if not isinstance(indexes_spec, Mapping):
+        raise SchemaError(f"{name}.indexes: expected a table of indexes")
+    table = TableDef(name, family, row_key, dict(columns), buckets, {})
+    indexes = {iname: _parse_index(table, iname, ispec) for iname, ispec in indexes_spec.items()}
+    return TableDef(name, family, row_key, dict(columns), buckets, indexes)
+
+
+def _parse_index(table: TableDef, name: str, spec: Any) -> IndexDef:
+    path = f"{table.name}.indexes.{name}"
+    _check_name(name, path)
+    if not isinstance(spec, Mapping):
+        raise SchemaError(f"{path}: expected a table, got {type(spec).__name__}")
+    _unknown_keys(spec, _INDEX_KEYS, path)
+    kind = spec.get("kind")
+    if kind not in INDEX_KINDS:
+        raise SchemaError(f"{path}.kind: unknown kind {kind!r} (known: {', '.join(INDEX_KINDS)})")
+    columns = _column_list(spec.get("columns"), table.columns, f"{path}.columns", required=True)
+    if kind == "text" and (len(columns) != 1 or table.columns[columns[0]] != "str"):
+        raise SchemaError(f"{path}.columns: a text index takes exactly one str column")
+    include = _column_list(spec.get("include", []), table.columns, f"{path}.include")
+    overlap = sorted(set(include) & set(columns))
+    if overlap:
+        raise SchemaError(f"{path}.include: {overlap[0]!r} is already an indexed column")
+    descending = _column_list(spec.get("descending", []), table.columns, f"{path}.descending")
+    if set(descending) - set(columns):
+        raise SchemaError(f"{path}.descending: {descending[0]!r} is not an indexed column")
+    salt = spec.get("salt", "row")
+    if salt not in SALT_MODES:
+        raise SchemaError(f"{path}.salt: expected one of {', '.join(SALT_MODES)}, got {salt!r}")
+    buckets = _buckets(spec.get("buckets", table.salt_buckets), f"{path}.buckets")
+    where = spec.get("where")
+    if where is not None:
+        if not isinstance(where, str) or not where.strip():
+            raise SchemaError(f"{path}.where: expected a predicate string, got {where!r}")
+        _check_where(where, table, path)
+    return IndexDef(table.name, name, kind, columns, include, where, salt, buckets, descending)
+
+
+def _check_where(where: str, table: TableDef, path: str) -> None:
+    # Imported here: the query package sits above the schema in the module graph, and a
+    # schema without partial indexes must load without it.
+    from culvert_py.query.parse import parse
+
+    try:
+        parse(where, dict(table.columns))
+    except QueryError as exc:
+        raise SchemaError(f"{path}.where: {exc}") from None
+
+
+def _column_list(value: Any, columns: Mapping[str, str], path: str, required=False) -> tuple:
+    if value is None or value == []:
+        if required:
+            raise SchemaError(f"{path}: at least one column is required")
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SchemaError(f"{path}: expected a list of column names, got {value!r}")
+    seen: set[str] = set()
+    for col in value:
+        if col not in columns:
+            raise SchemaError(f"{path}: unknown column {col!r} (known: {', '.join(columns)})")
+        if col in seen:
+            raise SchemaError(f"{path}: duplicate column {col!r}")
+        seen.add(col)
+    return tuple(value)
+
+
+def _buckets(value: Any, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SALT_BUCKETS:
+        raise SchemaError(
+            f"{path}: expected an integer from 1 to {MAX_SALT_BUCKETS}, got {value!r}"
+        )
+    return value
+
+
+def _check_name(name: Any, path: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SchemaError(f"{path}: invalid name {name!r} (a letter, then letters, digits or '_')")
+
+
+def _unknown_keys(spec: Mapping[str, Any], known: set[str], path: str) -> None:
+    for key in spec:
+        if key not in known:
+            raise SchemaError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")

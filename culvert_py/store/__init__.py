@@ -1,0 +1,79 @@
+"""Open a store from a URL: ``hbase://host:port[?…]``, ``sqlite:///path.db`` or ``sqlite://``."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qs, urlsplit
+
+from culvert_py.errors import StoreError
+from culvert_py.store.base import Region, RowMutation, Store, Table
+
+__all__ = ["DEFAULT_URL", "Region", "RowMutation", "Store", "Table", "default_url", "open_store"]
+
+#: The store the CLI uses when neither ``--store`` nor ``CULVERT_STORE`` says otherwise.
+DEFAULT_URL = "sqlite:///culvert.db"
+
+ACCEPTED_FORMS = (
+    "hbase://HOST:PORT[?thrift2_port=N&pool_size=N&timeout_ms=N], "
+    "sqlite:///PATH.db (a file), sqlite:// (in memory)"
+)
+
+_HBASE_OPTIONS = {"thrift2_port": int, "pool_size": int, "timeout_ms": int, "retries": int}
+
+
+def default_url() -> str:
+    """The store URL from env ``CULVERT_STORE``, else :data:`DEFAULT_URL`."""
+    return os.environ.get("CULVERT_STORE") or DEFAULT_URL
+
+
+def open_store(url: str) -> Store:
+    """Open the store ``url`` names.
+
+    :param url: ``hbase://host:port[?thrift2_port=9091&pool_size=16&timeout_ms=120000]``
+        (``thrift2_port=0`` runs without the Thrift2 gateway), ``sqlite:///path.db`` or
+        ``sqlite://`` for an in-memory database
+    :return: an open :class:`Store`; use it as a context manager
+    :raises StoreError: for a malformed URL (naming it and the accepted forms) or an
+        unreachable store
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise StoreError(f"malformed store URL {url!r}; accepted forms: {ACCEPTED_FORMS}")
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        from culvert_py.store.sqlite import SQLiteStore
+
+        if parts.netloc or parts.query:
+            raise StoreError(
+                f"malformed store URL {url!r}: a SQLite URL has no host or options; "
+                f"accepted forms: {ACCEPTED_FORMS}"
+            )
+        return SQLiteStore(parts.path or ":memory:")
+    if parts.scheme == "hbase":
+        return _open_hbase(url, parts)
+    raise StoreError(f"unknown store scheme in {url!r}; accepted forms: {ACCEPTED_FORMS}")
+
+
+def _open_hbase(url: str, parts) -> Store:
+    from culvert_py.store.hbase import HBaseStore
+
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port or parts.path not in ("", "/"):
+        raise StoreError(
+            f"malformed store URL {url!r}: need hbase://HOST:PORT; accepted forms: {ACCEPTED_FORMS}"
+        )
+    options: dict[str, int] = {}
+    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+        if key not in _HBASE_OPTIONS:
+            raise StoreError(
+                f"unknown option {key!r} in store URL {url!r} (known: {', '.join(_HBASE_OPTIONS)})"
+            )
+        try:
+            options[key] = _HBASE_OPTIONS[key](values[-1])
+        except ValueError:
+            raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not an integer") from None
+    if options.get("thrift2_port") == 0:
+        options["thrift2_port"] = None  # type: ignore[assignment]
+    return HBaseStore(host, port, **options)

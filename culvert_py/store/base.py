@@ -1,0 +1,232 @@
+"""The storage contract both stores honour: HBase semantics, stated once.
+
+A store holds tables of rows. A row key is bytes, rows sort by unsigned byte order. A row
+holds cells named ``b"family:qualifier"``; each cell has a value (bytes, possibly empty) and
+a 64-bit timestamp. Only the newest visible version of a cell is read back.
+
+Semantics every implementation must honour (the contract suite in
+``tests/test_store_contract.py`` runs unchanged against each):
+
+- **Explicit timestamps.** Every write names its timestamp. A newer put of a cell wins over an
+  older one whatever order they arrive in; two puts at the same timestamp: the later wins.
+- **Delete masks.** A delete of a cell (or of a whole family, or a whole row) at timestamp T
+  hides every put of that cell with timestamp ``<= T`` — including a put that *arrives later*
+  with such a timestamp. (HBase keeps delete markers until a major compaction; the write
+  protocol only relies on the mask for the seconds a write takes.)
+- **Puts and deletes of the same cell at the same timestamp in one batch:** the delete wins.
+- **Row atomicity only.** One row's mutation in a batch is atomic; a batch is not.
+- **check_and_mutate** checks one cell (equal to bytes, or absent) and applies puts and deletes
+  to that row atomically, or nothing.
+- **Regions.** A table created with N split keys has N+1 regions; ``regions()`` returns their
+  ``(start, end)`` key bounds, ``b""`` meaning unbounded.
+
+Columns are always given as ``b"family:qualifier"``; ``b"family:"`` (or ``b"family"``) names a
+whole family where a column list is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+#: Capability names a store may report in :attr:`Store.capabilities`.
+CAP_CHECK_AND_MUTATE = "check_and_mutate"
+CAP_PRESPLIT = "presplit"
+CAP_SERVER_FILTER = "server_filter"
+
+#: A row as the stores return it: column name -> value, or -> (value, timestamp) when asked.
+Cells = dict[bytes, bytes]
+
+
+class RowMutation(NamedTuple):
+    """Puts and deletes for one row, applied atomically at one timestamp.
+
+    :param row: the row key
+    :param puts: ``{b"f:q": value}`` cells to write
+    :param deletes: columns (``b"f:q"``) or families (``b"f:"``) to delete; deletes mask
+        every version at or below the batch timestamp
+    """
+
+    row: bytes
+    puts: Mapping[bytes, bytes] = {}
+    deletes: Sequence[bytes] = ()
+
+
+class Region(NamedTuple):
+    """Key bounds of one region: ``start <= key < end``; ``b""`` means unbounded."""
+
+    start: bytes
+    end: bytes
+
+
+@runtime_checkable
+class Table(Protocol):
+    """One table of a store. Implementations are safe to share between threads."""
+
+    name: str
+
+    def mutate_many(self, mutations: Iterable[RowMutation], timestamp: int) -> int:
+        """Apply puts and deletes to many rows, all at ``timestamp``, in batched calls.
+
+        :param mutations: the row mutations; a row may appear once per call
+        :param timestamp: the timestamp of every cell written and every delete mask
+        :return: the number of rows mutated
+        :raises StoreError: on failure (after retries, for transient errors)
+        """
+        ...
+
+    def put_many(self, rows: Iterable[tuple[bytes, Mapping[bytes, bytes]]], timestamp: int) -> int:
+        """Write ``(row, {column: value})`` pairs at ``timestamp``; returns the row count."""
+        ...
+
+    def delete_many(
+        self, rows: Iterable[bytes], timestamp: int, columns: Sequence[bytes] | None = None
+    ) -> int:
+        """Delete whole rows (or only ``columns`` of them) at ``timestamp``; returns the count."""
+        ...
+
+    def get_many(
+        self,
+        rows: Iterable[bytes],
+        columns: Sequence[bytes] | None = None,
+        include_timestamp: bool = False,
+    ) -> dict[bytes, dict]:
+        """Read many rows in batched calls.
+
+        :param rows: row keys (duplicates allowed)
+        :param columns: restrict to these columns or families; ``None`` reads every column
+        :param include_timestamp: return ``{column: (value, timestamp)}`` instead of values
+        :return: ``{row: cells}`` for the rows that exist (absent rows are left out)
+        """
+        ...
+
+    def scan(
+        self,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        prefix: bytes | None = None,
+        columns: Sequence[bytes] | None = None,
+        filter: str | None = None,
+        batch_size: int = 1000,
+        limit: int | None = None,
+        include_timestamp: bool = False,
+    ) -> Iterator[tuple[bytes, dict]]:
+        """Iterate ``(row, cells)`` in key order, lazily, ``batch_size`` rows per call.
+
+        :param start: first row key (inclusive)
+        :param stop: row key to stop before (exclusive)
+        :param prefix: only rows starting with it (exclusive with start/stop)
+        :param columns: restrict to these columns or families
+        :param filter: an HBase filter-language string, evaluated by the server; stores
+            without :data:`CAP_SERVER_FILTER` raise :class:`CapabilityError`
+        :param batch_size: rows fetched per call
+        :param limit: stop after this many rows
+        :param include_timestamp: cells as ``(value, timestamp)``
+        """
+        ...
+
+    def check_and_mutate(
+        self,
+        row: bytes,
+        column: bytes,
+        expected: bytes | None,
+        mutation: RowMutation,
+        timestamp: int,
+    ) -> bool:
+        """Atomically: if ``column`` of ``row`` equals ``expected`` (``None``: is absent),
+        apply ``mutation`` (its row must be ``row``) at ``timestamp``.
+
+        :return: ``True`` if the mutation was applied
+        :raises CapabilityError: when the store cannot do this atomically
+        """
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A connection to a store of tables; a context manager that closes itself."""
+
+    url: str
+    capabilities: frozenset[str]
+
+    def table(self, name: str) -> Table:
+        """Return a handle on table ``name`` (no RPC; a missing table fails on first use)."""
+        ...
+
+    def create_table(
+        self,
+        name: str,
+        families: Sequence[str],
+        split_keys: Sequence[bytes] = (),
+        max_versions: int = 1,
+    ) -> None:
+        """Create a table with column ``families``, pre-split at ``split_keys``.
+
+        :raises StoreError: if the table exists or the store refuses it
+        """
+        ...
+
+    def delete_table(self, name: str) -> None:
+        """Drop a table and its data; a no-op when it does not exist."""
+        ...
+
+    def table_exists(self, name: str) -> bool:
+        """Whether table ``name`` exists."""
+        ...
+
+    def list_tables(self) -> list[str]:
+        """Names of all tables, sorted."""
+        ...
+
+    def regions(self, name: str) -> list[Region]:
+        """The table's regions in key order; :class:`Region` bounds."""
+        ...
+
+    def describe(self) -> str:
+        """One line naming the store, its address and version, for humans."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def family_of(column: bytes) -> bytes:
+    """Return the family part of ``b"family:qualifier"`` (or of ``b"family"``)."""
+    return column.split(b":", 1)[0]
+
+
+def normalise_column(column: bytes | str) -> bytes:
+    """Return ``column`` as bytes, rejecting anything that names no family.
+
+    :raises ValueError: for an empty family
+    """
+    if isinstance(column, str):
+        column = column.encode()
+    if not column or column.startswith(b":"):
+        raise ValueError(f"column {column!r}: expected b'family:qualifier' or b'family:'")
+    return column
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Yield lists of at most ``size`` items from ``items``, lazily."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prefix_stop(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with ``prefix`` (``None``: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])

@@ -1,0 +1,135 @@
+// The subset of HBase's Thrift2 gateway (THBaseService) that culvert_py calls.
+//
+// Written for this project from the field numbers the gateway speaks: only pre-split table
+// creation, table admin, conditional row mutations and region locations. Thrift ignores
+// fields a peer does not know, so a subset is wire-compatible with the full service.
+
+namespace py culvert_thrift2
+
+struct TColumn {
+  1: required binary family,
+  2: optional binary qualifier,
+  3: optional i64 timestamp
+}
+
+struct TColumnValue {
+  1: required binary family,
+  2: required binary qualifier,
+  3: required binary value,
+  4: optional i64 timestamp
+}
+
+enum TDeleteType {
+  DELETE_COLUMN = 0,
+  DELETE_COLUMNS = 1,
+  DELETE_FAMILY = 2,
+  DELETE_FAMILY_VERSION = 3
+}
+
+struct TPut {
+  1: required binary row,
+  2: required list<TColumnValue> columnValues,
+  3: optional i64 timestamp
+}
+
+struct TDelete {
+  1: required binary row,
+  2: optional list<TColumn> columns,
+  3: optional i64 timestamp,
+  4: optional TDeleteType deleteType = 1
+}
+
+union TMutation {
+  1: TPut put,
+  2: TDelete deleteSingle
+}
+
+struct TRowMutations {
+  1: required binary row,
+  2: required list<TMutation> mutations
+}
+
+enum TCompareOperator {
+  LESS = 0,
+  LESS_OR_EQUAL = 1,
+  EQUAL = 2,
+  NOT_EQUAL = 3,
+  GREATER_OR_EQUAL = 4,
+  GREATER = 5,
+  NO_OP = 6
+}
+
+enum TBloomFilterType {
+  NONE = 0,
+  ROW = 1,
+  ROWCOL = 2
+}
+
+struct TTableName {
+  1: optional binary ns,
+  2: required binary qualifier
+}
+
+struct TColumnFamilyDescriptor {
+  1: required binary name,
+  5: optional TBloomFilterType bloomnFilterType,
+  10: optional i32 maxVersions,
+  14: optional bool blockCacheEnabled
+}
+
+struct TTableDescriptor {
+  1: required TTableName tableName,
+  2: optional list<TColumnFamilyDescriptor> columns
+}
+
+struct THRegionInfo {
+  1: required i64 regionId,
+  2: required binary tableName,
+  3: optional binary startKey,
+  4: optional binary endKey
+}
+
+struct TServerName {
+  1: required string hostName,
+  2: optional i32 port,
+  3: optional i64 startCode
+}
+
+struct THRegionLocation {
+  1: required TServerName serverName,
+  2: required THRegionInfo regionInfo
+}
+
+exception TIOError {
+  1: optional string message
+}
+
+exception TIllegalArgument {
+  1: optional string message
+}
+
+enum TThriftServerType {
+  ONE = 1,
+  TWO = 2
+}
+
+service THBaseService {
+  bool checkAndMutate(1: required binary table, 2: required binary row,
+                      3: required binary family, 4: required binary qualifier,
+                      5: required TCompareOperator compareOperator, 6: binary value,
+                      7: required TRowMutations rowMutations) throws (1: TIOError io)
+
+  list<THRegionLocation> getAllRegionLocations(1: required binary table)
+      throws (1: TIOError io)
+
+  bool tableExists(1: TTableName tableName) throws (1: TIOError io)
+
+  void createTable(1: required TTableDescriptor desc, 2: optional list<binary> splitKeys)
+      throws (1: TIOError io)
+
+  void disableTable(1: required TTableName tableName) throws (1: TIOError io)
+
+  void deleteTable(1: required TTableName tableName) throws (1: TIOError io)
+
+  TThriftServerType getThriftServerType()
+}

@@ -1,0 +1,294 @@
+"""The storage contract, run unchanged against SQLite and the real HBase.
+
+This suite is the specification of :mod:`culvert_py.store.base`; the HBase run is what
+proves the SQLite store honours HBase semantics.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from culvert_py.errors import CapabilityError, StoreError
+from culvert_py.store.base import CAP_SERVER_FILTER, Region, RowMutation
+
+TRICKY_KEYS = [
+    b"\x00",
+    b"\x00\x00",
+    b"\x00\x01",
+    b"\x01",
+    b"a",
+    b"a\x00",
+    b"a\x00\xff",
+    b"a\x7f",
+    b"a\x80",
+    b"a\xff",
+    b"ab",
+    b"\x7f",
+    b"\x80",
+    b"\xfe\xff",
+    b"\xff",
+    b"\xff\x00",
+    b"\xff\xff",
+]
+
+
+def rows_of(table, **scan_args):
+    return [row for row, _ in table.scan(**scan_args)]
+
+
+def test_rows_sort_by_unsigned_bytes_including_nul_and_ff(make_table):
+    table = make_table()
+    shuffled = sorted(TRICKY_KEYS, key=lambda k: k[::-1])
+    table.put_many(((k, {b"f:v": k}) for k in shuffled), timestamp=1)
+    assert rows_of(table) == sorted(TRICKY_KEYS)
+    assert table.get_many(TRICKY_KEYS) == {k: {b"f:v": k} for k in TRICKY_KEYS}
+
+
+def test_empty_values_are_kept_and_absent_cells_and_rows_are_left_out(make_table):
+    table = make_table(families=("f", "g"))
+    table.put_many([(b"r1", {b"f:empty": b"", b"g:x": b"1"}), (b"r2", {b"f:a": b"2"})], 5)
+    got = table.get_many([b"r1", b"r2", b"missing"])
+    assert got == {b"r1": {b"f:empty": b"", b"g:x": b"1"}, b"r2": {b"f:a": b"2"}}
+    assert table.get_many([b"r1"], columns=[b"f:empty"]) == {b"r1": {b"f:empty": b""}}
+    assert table.get_many([b"r2"], columns=[b"g:"]) == {}
+    assert table.get_many([b"r1", b"r2"], columns=[b"g:"]) == {b"r1": {b"g:x": b"1"}}
+    assert table.get_many([]) == {}
+
+
+def test_include_timestamp_returns_value_and_timestamp(make_table):
+    table = make_table()
+    table.put_many([(b"r", {b"f:a": b"x"})], 1234567)
+    assert table.get_many([b"r"], include_timestamp=True) == {b"r": {b"f:a": (b"x", 1234567)}}
+    assert list(table.scan(include_timestamp=True)) == [(b"r", {b"f:a": (b"x", 1234567)})]
+
+
+def test_large_batches_of_ten_thousand_rows(make_table):
+    table = make_table()
+    keys = [b"row%06d" % i for i in range(10_000)]
+    written = table.put_many(((k, {b"f:a": k[3:], b"f:b": b"x" * 20}) for k in keys), 7)
+    assert written == 10_000
+    scanned = list(table.scan(batch_size=2500))
+    assert [r for r, _ in scanned] == keys
+    assert all(cells == {b"f:a": r[3:], b"f:b": b"x" * 20} for r, cells in scanned)
+    got = table.get_many(keys[::-1])
+    assert len(got) == 10_000 and got[keys[1234]] == {b"f:a": b"001234", b"f:b": b"x" * 20}
+    assert table.delete_many(keys[:5000], 8) == 5000
+    assert rows_of(table) == keys[5000:]
+
+
+def test_newest_timestamp_wins_whatever_the_arrival_order(make_table):
+    table = make_table()
+    table.put_many([(b"r", {b"f:a": b"new"})], 30)
+    table.put_many([(b"r", {b"f:a": b"old"})], 20)
+    assert table.get_many([b"r"], include_timestamp=True) == {b"r": {b"f:a": (b"new", 30)}}
+    table.put_many([(b"r", {b"f:a": b"newer"})], 31)
+    assert table.get_many([b"r"]) == {b"r": {b"f:a": b"newer"}}
+
+
+def test_delete_masks_older_puts_even_ones_that_arrive_later(make_table):
+    table = make_table()
+    table.put_many([(b"r", {b"f:a": b"1", b"f:b": b"1"})], 10)
+    table.delete_many([b"r"], 20, columns=[b"f:a"])
+    assert table.get_many([b"r"]) == {b"r": {b"f:b": b"1"}}
+    table.put_many([(b"r", {b"f:a": b"late"})], 15)  # older than the delete: masked
+    table.put_many([(b"r", {b"f:a": b"at"})], 20)  # equal to the delete: masked
+    assert table.get_many([b"r"]) == {b"r": {b"f:b": b"1"}}
+    table.put_many([(b"r", {b"f:a": b"after"})], 21)  # newer: visible
+    assert table.get_many([b"r"]) == {b"r": {b"f:a": b"after", b"f:b": b"1"}}
+
+
+def test_delete_does_not_mask_newer_existing_cells(make_table):
+    table = make_table()
+    table.put_many([(b"r", {b"f:a": b"newer"})], 50)
+    table.delete_many([b"r"], 40)
+    assert table.get_many([b"r"]) == {b"r": {b"f:a": b"newer"}}
+
+
+def test_whole_row_and_family_deletes_mask_every_column(make_table):
+    table = make_table(families=("f", "g"))
+    table.put_many([(b"r", {b"f:a": b"1", b"f:b": b"2", b"g:c": b"3"})], 10)
+    table.mutate_many([RowMutation(b"r", {}, [b"f:"])], 11)
+    assert table.get_many([b"r"]) == {b"r": {b"g:c": b"3"}}
+    table.put_many([(b"r", {b"f:z": b"late"})], 11)  # new column, but masked by the family
+    assert table.get_many([b"r"]) == {b"r": {b"g:c": b"3"}}
+    table.delete_many([b"r"], 12)
+    assert table.get_many([b"r"]) == {}
+    assert rows_of(table) == []
+    table.put_many([(b"r", {b"g:c": b"back"})], 13)
+    assert table.get_many([b"r"]) == {b"r": {b"g:c": b"back"}}
+
+
+def test_put_and_delete_of_one_cell_at_one_timestamp_delete_wins(make_table):
+    table = make_table()
+    table.mutate_many([RowMutation(b"r", {b"f:a": b"x", b"f:b": b"y"}, [b"f:a"])], 5)
+    assert table.get_many([b"r"]) == {b"r": {b"f:b": b"y"}}
+
+
+def test_scan_start_stop_prefix_limit_columns(make_table):
+    table = make_table(families=("f", "g"))
+    keys = [b"a1", b"a2", b"a3", b"b1", b"b2", b"b\xff", b"b\xff\x01", b"c"]
+    table.put_many(((k, {b"f:x": k, b"g:y": b"y"}) for k in keys), 1)
+    table.put_many([(b"d", {b"g:y": b"only g"})], 1)
+    assert rows_of(table, start=b"a2", stop=b"b2") == [b"a2", b"a3", b"b1"]
+    assert rows_of(table, start=b"b") == [b"b1", b"b2", b"b\xff", b"b\xff\x01", b"c", b"d"]
+    assert rows_of(table, stop=b"a3") == [b"a1", b"a2"]
+    assert rows_of(table, prefix=b"b") == [b"b1", b"b2", b"b\xff", b"b\xff\x01"]
+    assert rows_of(table, prefix=b"b\xff") == [b"b\xff", b"b\xff\x01"]
+    assert rows_of(table, prefix=b"zz") == []
+    assert rows_of(table, limit=3) == [b"a1", b"a2", b"a3"]
+    assert rows_of(table, prefix=b"b", limit=2, batch_size=1) == [b"b1", b"b2"]
+    assert rows_of(table, batch_size=2) == [*keys, b"d"]
+    assert list(table.scan(prefix=b"a", columns=[b"g:y"])) == [
+        (k, {b"g:y": b"y"}) for k in (b"a1", b"a2", b"a3")
+    ]
+    # Rows holding none of the requested columns are not returned at all.
+    assert rows_of(table, columns=[b"f:"]) == keys
+    with pytest.raises(ValueError):
+        list(table.scan(prefix=b"a", start=b"a"))
+
+
+def test_scan_is_lazy_and_sees_rows_in_key_order_across_batches(make_table):
+    table = make_table()
+    table.put_many(((b"k%03d" % i, {b"f:a": b"1"}) for i in range(50)), 1)
+    it = table.scan(batch_size=7)
+    first = [next(it)[0] for _ in range(10)]
+    assert first == [b"k%03d" % i for i in range(10)]
+    assert [r for r, _ in it] == [b"k%03d" % i for i in range(10, 50)]
+
+
+def test_check_and_mutate_applies_only_when_the_cell_matches(make_table):
+    table = make_table()
+    mut = RowMutation(b"r", {b"f:v": b"1", b"f:data": b"a"})
+    assert table.check_and_mutate(b"r", b"f:v", None, mut, 10) is True
+    assert table.check_and_mutate(b"r", b"f:v", None, mut, 11) is False  # now present
+    wrong = RowMutation(b"r", {b"f:v": b"2", b"f:data": b"b"})
+    assert table.check_and_mutate(b"r", b"f:v", b"9", wrong, 12) is False
+    assert table.get_many([b"r"], include_timestamp=True) == {
+        b"r": {b"f:v": (b"1", 10), b"f:data": (b"a", 10)}
+    }
+    both = RowMutation(b"r", {b"f:v": b"2", b"f:new": b"n"}, [b"f:data"])
+    assert table.check_and_mutate(b"r", b"f:v", b"1", both, 13) is True
+    assert table.get_many([b"r"], include_timestamp=True) == {
+        b"r": {b"f:v": (b"2", 13), b"f:new": (b"n", 13)}
+    }
+
+
+def test_check_and_mutate_serialises_two_racing_threads(make_table):
+    table = make_table()
+    table.put_many([(b"counter", {b"f:n": b"0"})], 1)
+    per_thread = 40
+    lost_races = [0, 0]
+
+    def increment(slot: int) -> None:
+        done = 0
+        while done < per_thread:
+            current = table.get_many([b"counter"], include_timestamp=True)[b"counter"][b"f:n"]
+            value, ts = current
+            new = str(int(value) + 1).encode()
+            mut = RowMutation(b"counter", {b"f:n": new, b"f:last": bytes([slot])})
+            if table.check_and_mutate(b"counter", b"f:n", value, mut, ts + 1):
+                done += 1
+            else:
+                lost_races[slot] += 1
+
+    threads = [threading.Thread(target=increment, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Every successful CAS incremented exactly once: no lost update, no double apply.
+    assert table.get_many([b"counter"])[b"counter"][b"f:n"] == str(2 * per_thread).encode()
+
+
+def test_presplit_table_has_one_region_per_bucket(store, make_table):
+    splits = [bytes([i * 32]) for i in range(1, 8)]
+    table = make_table(split_keys=list(reversed(splits)))
+    regions = store.regions(table.name)
+    assert len(regions) == len(splits) + 1
+    bounds = [b"", *splits, b""]
+    assert regions == [Region(bounds[i], bounds[i + 1]) for i in range(len(splits) + 1)]
+    # Data lands and scans across region boundaries in order.
+    keys = [bytes([i]) + b"k" for i in range(0, 256, 5)]
+    table.put_many(((k, {b"f:a": k}) for k in keys), 1)
+    assert rows_of(table, batch_size=4) == keys
+
+
+def test_unsplit_table_has_one_unbounded_region(store, make_table):
+    table = make_table()
+    assert store.regions(table.name) == [Region(b"", b"")]
+
+
+def test_server_side_filter_strings(store, make_table):
+    table = make_table()
+    table.put_many(
+        [
+            (b"r1", {b"f:city": b"JFK", b"f:n": b"1"}),
+            (b"r2", {b"f:city": b"LAX", b"f:n": b"2"}),
+            (b"r3", {b"f:city": b"it's (quoted)", b"f:n": b"3"}),
+        ],
+        1,
+    )
+    flt = "SingleColumnValueFilter('f', 'city', =, 'binary:JFK', true, true)"
+    if CAP_SERVER_FILTER not in store.capabilities:
+        with pytest.raises(CapabilityError, match="filter"):
+            list(table.scan(filter=flt))
+        return
+    assert rows_of(table, filter=flt) == [b"r1"]
+    quoted = "SingleColumnValueFilter('f', 'city', =, 'binary:it''s (quoted)', true, true)"
+    assert rows_of(table, filter=quoted) == [b"r3"]
+    assert rows_of(table, filter="PrefixFilter('r2')") == [b"r2"]
+
+
+def test_table_admin(store, make_table):
+    table = make_table()
+    assert store.table_exists(table.name)
+    assert table.name in store.list_tables()
+    with pytest.raises(StoreError, match="already exists"):
+        store.create_table(table.name, ["f"])
+    store.delete_table(table.name)
+    assert not store.table_exists(table.name)
+    store.delete_table(table.name)  # no-op when absent
+
+
+def test_unknown_family_and_missing_table_are_store_errors(store, make_table):
+    table = make_table()
+    with pytest.raises(StoreError):
+        table.put_many([(b"r", {b"nofamily:a": b"1"})], 1)
+    missing = store.table("no_such_table_culvert")
+    with pytest.raises(StoreError):
+        missing.get_many([b"r"])
+
+
+def test_many_threads_share_one_store(make_table):
+    table = make_table()
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                key = b"t%02d-%03d" % (n, i)
+                table.put_many([(key, {b"f:a": key})], 1)
+                assert table.get_many([key]) == {key: {b"f:a": key}}
+            assert len(rows_of(table, prefix=b"t%02d-" % n)) == 20
+        except BaseException as exc:  # collected: assertion in a thread must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(rows_of(table)) == 160
+
+
+def test_invalid_arguments_fail_eagerly(make_table):
+    table = make_table()
+    with pytest.raises(ValueError, match="timestamp"):
+        table.put_many([(b"r", {b"f:a": b"1"})], -1)
+    with pytest.raises(StoreError, match="bytes"):
+        table.put_many([(b"r", {b"f:a": "text"})], 1)
+    with pytest.raises(StoreError, match="row key"):
+        table.put_many([(b"", {b"f:a": b"1"})], 1)
