@@ -135,7 +135,8 @@ def _literal(value: object, column: str) -> Value:
                 "attach one, e.g. value.replace(tzinfo=datetime.timezone.utc)"
             )
         try:
-            return value.astimezone(UTC)
+            # fold only disambiguates local wall times; in UTC it would just differ in repr.
+            return value.astimezone(UTC).replace(fold=0)
         except OverflowError:
             raise QueryError(
                 f"column {column!r}: datetime {value.isoformat()!r} is out of range in UTC"
@@ -658,7 +659,7 @@ def columns_of(expr: Expr) -> frozenset[str]:
 
 # --------------------------------------------------------------------------- binding
 
-Locate: TypeAlias = Callable[[Expr, "str | int"], "str | None"]
+Locate: TypeAlias = Callable[[Expr, str | int], str | None]
 """``locate(node, part)`` → ``"line:column"`` of a node's ``"column"`` or of its value number
 ``part`` (0 for the only value; 0 and 1 for BETWEEN's bounds; the index in an IN list), or None."""
 

@@ -165,11 +165,12 @@ def _pos(token: Token) -> str:
 
 
 def _end_pos(text: str) -> str:
-    line = text.count("\n") + 1
-    return f"{line}:{len(text) - (text.rfind(chr(10)) + 1) + 1}"
+    lines = text.split("\n")
+    return f"{len(lines)}:{len(lines[-1]) + 1}"
 
 
 def _show(text: str) -> str:
+    text = str(text)
     return repr(text if len(text) <= _SHOWN_TOKEN else text[: _SHOWN_TOKEN - 1] + "…")
 
 
@@ -205,12 +206,11 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> QueryError:
             where, what = _end_pos(text), "unexpected end of input"
         else:
             where = _pos(token)
-            shown = "a string" if token.type == "STRING" else _show(str(token))
-            what = f"unexpected {shown}"
+            what = "unexpected string" if token.type == "STRING" else f"unexpected {_show(token)}"
         expected = _expected_text(set(exc.accepts or exc.expected))
-        return QueryError(
-            f"syntax error at {where}: {what}" + (f" (expected {expected})" * bool(expected))
-        )
+        if expected:
+            what += f" (expected {expected})"
+        return QueryError(f"syntax error at {where}: {what}")
     return QueryError(f"syntax error at {exc.line}:{exc.column}")
 
 
@@ -362,8 +362,7 @@ class _Builder(Transformer[Token, Expr]):
             return _Literal(bytes.fromhex(digits), _pos(token))
         except ValueError:
             raise QueryError(
-                f"bytes literal {_show(str(token))} at {_pos(token)} is not an even number of "
-                "hex digits"
+                f"bytes literal {_show(token)} at {_pos(token)} is not an even number of hex digits"
             ) from None
 
     def timestamp(self, children: list[Token]) -> _Literal:
