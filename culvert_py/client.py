@@ -88,16 +88,21 @@ class Client:
         self.meta.ensure()
         generation, applied, _ = self.meta.load()
         changes = plan_changes(applied, schema)
-        created = []
+        existing = set(self.store.list_tables())
+        wanted = []
         for table in schema.tables.values():
-            if not self.store.table_exists(table.hbase_table):
-                self.store.create_table(table.hbase_table, [table.family])
-                created.append(table.hbase_table)
+            wanted.append((table.hbase_table, [table.family], []))
             for index in table.indexes.values():
-                if not self.store.table_exists(index.hbase_table):
-                    keys = IndexKeys(table, index)
-                    self.store.create_table(index.hbase_table, [INDEX_FAMILY], keys.split_keys())
-                    created.append(index.hbase_table)
+                splits = IndexKeys(table, index).split_keys()
+                wanted.append((index.hbase_table, [INDEX_FAMILY], splits))
+        created = [name for name, _, _ in wanted if name not in existing]
+        # Table creation is synchronous and slow on HBase (region assignment): in parallel.
+        list(
+            self.executor.map(
+                lambda spec: self.store.create_table(*spec),
+                [spec for spec in wanted if spec[0] not in existing],
+            )
+        )
         new_states = {}
         for index in changes["new_indexes"] + [
             i for t in changes["new_tables"] for i in t.indexes.values()
@@ -124,9 +129,8 @@ class Client:
         if applied is None:
             raise SchemaError(f"no schema applied to {self.store.url}")
         table = applied.table(name)
-        for index in table.indexes.values():
-            self.store.delete_table(index.hbase_table)
-        self.store.delete_table(table.hbase_table)
+        names = [i.hbase_table for i in table.indexes.values()] + [table.hbase_table]
+        list(self.executor.map(self.store.delete_table, names))
         remaining = {n: t for n, t in applied.tables.items() if n != name}
         self.meta.replace(generation, Schema(remaining))
         with self._lock:

@@ -310,9 +310,12 @@ class IndexWriter:
             return batch
 
         def conditional_write(change: _Change) -> bool:
-            return self.primary.check_and_mutate(
-                change.pk, self.vcol, change.version, mutations[change.pk], ts
-            )
+            mutation = mutations[change.pk]
+            if change.version is None:
+                # No version cell: the row was never written through culvert_py, so there is
+                # nothing to delete, and the store's absent-cell condition takes puts only.
+                mutation = RowMutation(mutation.row, mutation.puts)
+            return self.primary.check_and_mutate(change.pk, self.vcol, change.version, mutation, ts)
 
         results = list(self.executor.map(conditional_write, batch))
         return [c for c, ok in zip(batch, results, strict=True) if ok]

@@ -81,7 +81,13 @@ class Meta:
         head = rows.get(_SCHEMA_ROW, {})
         schema = None
         if _JSON in head:
-            schema = parse_schema(json.loads(head[_JSON]), source=f"{META_TABLE} (applied)")
+            data = json.loads(head[_JSON])
+            # Dropping the last table leaves a valid, empty applied schema.
+            schema = (
+                parse_schema(data, source=f"{META_TABLE} (applied)")
+                if data.get("tables")
+                else Schema({})
+            )
         states = {}
         for key, cells in rows.items():
             if key.startswith(b"index\x00") and _STATE in cells:

@@ -98,18 +98,22 @@ def call(host, port, timeout, method, args, seqid=1):
         rd = Reader(sock)
         version = rd.unpack(">I")
         if version & 0xFFFF0000 != VERSION_1:
-            raise ProbeError("not a thrift binary-protocol reply (0x%08x)" % version)
+            raise ProbeError(f"not a thrift binary-protocol reply (0x{version:08x})")
         mtype = version & 0xFF
         rname = rd.string().decode(errors="replace")
         rseq = rd.unpack(">i")
         body = rd.value(T_STRUCT)
     if mtype == EXCEPTION:
-        raise ProbeError("%s: application exception: %s" % (method, body.get(1, b"").decode(errors="replace")))
+        raise ProbeError(
+            "{}: application exception: {}".format(
+                method, body.get(1, b"").decode(errors="replace")
+            )
+        )
     if mtype != REPLY or rname != method or rseq != seqid:
         raise ProbeError("unexpected reply (type %d, name %r, seq %d)" % (mtype, rname, rseq))
     if 1 in body:  # the declared IOError / TIOError
         err = body[1].get(1, b"")
-        raise ProbeError("%s: server error: %s" % (method, err.decode(errors="replace")[:300]))
+        raise ProbeError("{}: server error: {}".format(method, err.decode(errors="replace")[:300]))
     return body
 
 
@@ -123,7 +127,7 @@ def probe_zk(host, port, timeout):
                 break
             answer += chunk
     if answer != b"imok":
-        raise ProbeError("zookeeper answered %r to ruok" % answer)
+        raise ProbeError(f"zookeeper answered {answer!r} to ruok")
     return "imok"
 
 

@@ -175,6 +175,17 @@ def test_check_and_mutate_applies_only_when_the_cell_matches(make_table):
     }
 
 
+def test_check_and_mutate_validates_its_arguments(make_table):
+    table = make_table()
+    with pytest.raises(ValueError, match="puts only"):
+        table.check_and_mutate(b"r", b"f:v", None, RowMutation(b"r", {b"f:a": b"1"}, [b"f:b"]), 1)
+    with pytest.raises(ValueError, match="at least one put"):
+        table.check_and_mutate(b"r", b"f:v", b"x", RowMutation(b"r", {}, [b"f:b"]), 1)
+    with pytest.raises(ValueError, match="mutation row"):
+        table.check_and_mutate(b"r", b"f:v", b"x", RowMutation(b"other", {b"f:a": b"1"}), 1)
+    assert table.get_many([b"r"]) == {}
+
+
 def test_check_and_mutate_serialises_two_racing_threads(make_table):
     table = make_table()
     table.put_many([(b"counter", {b"f:n": b"0"})], 1)

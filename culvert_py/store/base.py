@@ -136,6 +136,9 @@ class Table(Protocol):
         """Atomically: if ``column`` of ``row`` equals ``expected`` (``None``: is absent),
         apply ``mutation`` (its row must be ``row``) at ``timestamp``.
 
+        The mutation needs at least one put; with ``expected=None`` it may hold puts only
+        (HBase 2.6's Thrift2 gateway can test absence only through ``checkAndPut``).
+
         :return: ``True`` if the mutation was applied
         :raises CapabilityError: when the store cannot do this atomically
         """
@@ -193,6 +196,22 @@ class Store(Protocol):
     def __enter__(self) -> Store: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+def check_conditional(row: bytes, expected: bytes | None, mutation: RowMutation) -> None:
+    """Validate the arguments of ``check_and_mutate`` the same way in every store.
+
+    :raises ValueError: for a mutation of another row, one without puts, or deletes under an
+        absent-cell condition
+    """
+    if mutation.row != row:
+        raise ValueError(f"check_and_mutate: mutation row {mutation.row!r} is not {row!r}")
+    if not mutation.puts:
+        raise ValueError("check_and_mutate: the mutation needs at least one put")
+    if expected is None and mutation.deletes:
+        raise ValueError(
+            "check_and_mutate: an absent-cell condition (expected=None) takes puts only"
+        )
 
 
 def family_of(column: bytes) -> bytes:

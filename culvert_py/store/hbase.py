@@ -48,6 +48,7 @@ from culvert_py.store.base import (
     CAP_SERVER_FILTER,
     Region,
     RowMutation,
+    check_conditional,
     chunks,
     normalise_column,
     prefix_stop,
@@ -390,8 +391,7 @@ class HBaseTable:
     ) -> bool:
         """Atomically check one cell and apply ``mutation`` (Thrift2 ``checkAndMutate``)."""
         _check_timestamp(timestamp)
-        if mutation.row != row:
-            raise ValueError(f"check_and_mutate: mutation row {mutation.row!r} is not {row!r}")
+        check_conditional(row, expected, mutation)
         family, _, qualifier = normalise_column(column).partition(b":")
         t2 = _thrift2
         muts = []
@@ -416,6 +416,14 @@ class HBaseTable:
                 )
             muts.append(
                 t2.TMutation(put=t2.TPut(row=row, columnValues=values, timestamp=timestamp))
+            )
+        if expected is None:
+            # Thrift2's checkAndMutate cannot test for absence (see thrift2.thrift), and the
+            # contract allows only puts with an absent-cell condition: checkAndPut does both.
+            put = muts[-1].put
+            return self._store._thrift2_call(
+                f"check_and_mutate on {self.name!r}",
+                lambda c: c.checkAndPut(self._bname, row, family, qualifier, None, put),
             )
         row_mutations = t2.TRowMutations(row=row, mutations=muts)
         return self._store._thrift2_call(

@@ -23,6 +23,7 @@ from culvert_py.store.base import (
     CAP_PRESPLIT,
     Region,
     RowMutation,
+    check_conditional,
     chunks,
     family_of,
     normalise_column,
@@ -234,8 +235,7 @@ class SQLiteTable:
     ) -> bool:
         """Atomically check one cell and apply ``mutation``; see the contract."""
         _check_timestamp(timestamp)
-        if mutation.row != row:
-            raise ValueError(f"check_and_mutate: mutation row {mutation.row!r} is not {row!r}")
+        check_conditional(row, expected, mutation)
         column = normalise_column(column)
         tid, families = self._tid_families()
         prepared = _prepare(mutation, families, self.name)
