@@ -71,7 +71,7 @@ class Reader:
         if ttype == T_MAP:
             ktype, vtype, size = self.unpack("b"), self.unpack("b"), self.unpack(">i")
             return {self.value(ktype): self.value(vtype) for _ in range(size)}
-        raise ProbeError("unknown thrift type %d in reply" % ttype)
+        raise ProbeError(f"unknown thrift type {ttype} in reply")
 
 
 def t_string(fid, data):
@@ -110,7 +110,7 @@ def call(host, port, timeout, method, args, seqid=1):
             )
         )
     if mtype != REPLY or rname != method or rseq != seqid:
-        raise ProbeError("unexpected reply (type %d, name %r, seq %d)" % (mtype, rname, rseq))
+        raise ProbeError(f"unexpected reply (type {mtype}, name {rname!r}, seq {rseq})")
     if 1 in body:  # the declared IOError / TIOError
         err = body[1].get(1, b"")
         raise ProbeError("{}: server error: {}".format(method, err.decode(errors="replace")[:300]))
@@ -135,7 +135,7 @@ def probe_thrift1(host, port, timeout):
     body = call(host, port, timeout, "getTableNames", b"")
     if 0 not in body:
         raise ProbeError("getTableNames: reply without a result")
-    return "getTableNames -> %d user table(s)" % len(body[0])
+    return f"getTableNames -> {len(body[0])} user table(s)"
 
 
 def probe_thrift2(host, port, timeout):
@@ -148,7 +148,7 @@ def probe_thrift2(host, port, timeout):
     body = call(host, port, timeout, "exists", args, seqid=2)
     if 0 not in body:
         raise ProbeError("exists: reply without a result")
-    return "getTableNamesByPattern -> %d table(s); exists(hbase:meta) answered" % len(tables)
+    return f"getTableNamesByPattern -> {len(tables)} table(s); exists(hbase:meta) answered"
 
 
 PROBES = {"zk": probe_zk, "thrift1": probe_thrift1, "thrift2": probe_thrift2}
@@ -174,10 +174,10 @@ def main(argv):
         result = PROBES[kind](host, port, timeout)
     except (OSError, ProbeError, struct.error) as exc:
         if not quiet:
-            sys.stderr.write("%s %s:%d: %s\n" % (kind, host, port, exc))
+            sys.stderr.write(f"{kind} {host}:{port}: {exc}\n")
         return 1
     if not quiet:
-        print("%s %s:%d: %s" % (kind, host, port, result))
+        print(f"{kind} {host}:{port}: {result}")
     return 0
 
 
