@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from culvert_py.errors import SchemaError
@@ -43,16 +43,17 @@ from culvert_py.store.base import CAP_CHECK_AND_MUTATE, Store, chunks
 DEFAULT_BATCH_SIZE = 1000
 
 
-def connect(url: str | None = None, workers: int = 16) -> Client:
+def connect(url: str | None = None, workers: int = 16, pipeline_depth: int = 4) -> Client:
     """Open a client on the store at ``url``.
 
     :param url: a store URL (see :func:`culvert_py.store.open_store`); default: env
         ``CULVERT_STORE``, else ``sqlite:///culvert.db``
     :param workers: threads for parallel store calls (index scans, conditional writes)
+    :param pipeline_depth: write batches in flight at once in ``put_many``
     :return: a :class:`Client`; use it as a context manager
     :raises StoreError: when the store is unreachable or the URL malformed
     """
-    return Client(open_store(url or default_url()), workers=workers)
+    return Client(open_store(url or default_url()), workers=workers, pipeline_depth=pipeline_depth)
 
 
 class Client:
@@ -61,11 +62,26 @@ class Client:
     :param store: an open store
     :param workers: threads for parallel store calls
     :param close_store: close ``store`` when the client closes
+    :param pipeline_depth: write batches in flight at once in ``put_many``
     """
 
-    def __init__(self, store: Store, workers: int = 16, close_store: bool = True) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+    def __init__(
+        self,
+        store: Store,
+        workers: int = 16,
+        close_store: bool = True,
+        pipeline_depth: int = 4,
+    ) -> None:
+        if workers < 1 or pipeline_depth < 1:
+            raise ValueError(
+                f"workers and pipeline_depth must be >= 1, got {workers}, {pipeline_depth}"
+            )
+        self.pipeline_depth = pipeline_depth
+        # Batches run on their own pool: a batch waits on store calls that run on
+        # ``executor``, so sharing one pool could deadlock when it is full of batches.
+        self.batch_executor = ThreadPoolExecutor(
+            max_workers=pipeline_depth, thread_name_prefix="culvert-batch"
+        )
         self.store = store
         self._close_store = close_store
         self.meta = Meta(store)
@@ -161,6 +177,7 @@ class Client:
 
     def close(self) -> None:
         """Stop the thread pool and close the store."""
+        self.batch_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         if self._close_store:
             self.store.close()
@@ -250,18 +267,17 @@ class IndexedTable:
         :raises SchemaError: for an unknown column
         :raises EncodingError: for a value of the wrong type or a missing row-key column
         """
-        count = 0
-        for batch in chunks(rows, batch_size):
+
+        def changes_of(batch: list) -> dict[bytes, dict | None]:
             changes: dict[bytes, dict | None] = {}
             for row in batch:
                 pk = primary_key(self.definition, row)
                 merged = changes.get(pk) or {}
                 merged.update(row)
                 changes[pk] = merged
-            self.refresh()
-            self._writer.write(changes, bulk=bulk)
-            count += len(batch)
-        return count
+            return changes
+
+        return self._write_batches(map(changes_of, chunks(rows, batch_size)), bulk)
 
     def delete(self, key: object) -> None:
         """Delete one row by key (a no-op for an absent row)."""
@@ -272,11 +288,52 @@ class IndexedTable:
 
         :return: the number of keys processed
         """
+        batches = (
+            {encode_key(self.definition, k): None for k in batch}
+            for batch in chunks(keys, batch_size)
+        )
+        return self._write_batches(batches, bulk=False)
+
+    def _write_batches(self, batches: Iterable[dict], bulk: bool) -> int:
+        """Write batches through the protocol, several in flight at once.
+
+        While one batch waits on HBase, the next is encoded and sent: up to
+        ``client.pipeline_depth`` batches overlap. A batch that shares a key with one still
+        in flight waits for it, so rows given later still win, as in a serial write.
+
+        :return: the number of rows (distinct keys per batch) written
+        """
+        in_flight: list[tuple[set, Future]] = []
         count = 0
-        for batch in chunks(keys, batch_size):
-            self.refresh()
-            self._writer.write({encode_key(self.definition, k): None for k in batch})
-            count += len(batch)
+        try:
+            for changes in batches:
+                keys = set(changes)
+                for other_keys, future in in_flight:
+                    if not keys.isdisjoint(other_keys):
+                        future.result()
+                in_flight = [(k, f) for k, f in in_flight if not f.done()]
+                while len(in_flight) >= self.client.pipeline_depth:
+                    in_flight.pop(0)[1].result()
+                for _, future in in_flight:
+                    if future.done():
+                        future.result()  # surface a failed batch before sending more
+                self.refresh()
+                writer = self._writer
+                in_flight.append(
+                    (keys, self.client.batch_executor.submit(writer.write, changes, bulk))
+                )
+                count += len(changes)
+        finally:
+            # Every batch sent is waited for, even when one failed: no write runs on after
+            # the call returns or raises.
+            errors = []
+            for _, future in in_flight:
+                try:
+                    future.result()
+                except BaseException as exc:  # collected and re-raised below
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
         return count
 
     # -- reads ---------------------------------------------------------------------------

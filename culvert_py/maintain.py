@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
@@ -178,6 +179,7 @@ class IndexWriter:
             needed |= columns_of(predicate)
         self.read_columns = [data_column(table, c) for c in sorted(needed)] + [self.vcol]
         self._last_ts = 0
+        self._ts_lock = threading.Lock()
         #: Called with "read", "unverified", "primary", "verified" after each step; tests
         #: use it to inject crashes at every step boundary, tracing to time the steps.
         self.on_step: Callable[[str], None] | None = None
@@ -217,8 +219,9 @@ class IndexWriter:
                 change.version = version[0] if version else None
                 change.old = decode_row(self.table, cells)
         self._step("read")
-        ts = max(time.time_ns() // 1_000_000, newest + 1, self._last_ts + 1)
-        self._last_ts = ts
+        with self._ts_lock:  # batches of one writer may run concurrently (put_many pipeline)
+            ts = max(time.time_ns() // 1_000_000, newest + 1, self._last_ts + 1)
+            self._last_ts = ts
 
         unverified: dict[str, list[RowMutation]] = {i.name: [] for i in self.indexes}
         verified: dict[str, dict[bytes, list]] = {i.name: {} for i in self.indexes}
@@ -240,7 +243,8 @@ class IndexWriter:
             (lambda n=name, m=muts: self.index_tables[n].mutate_many(m, ts)) for name, muts in final
         )
         self._step("verified")
-        lost = [c for c in batch if c not in won]
+        won_ids = {id(c) for c in won}
+        lost = [c for c in batch if id(c) not in won_ids]
         if lost:
             log.debug("%s: %d row(s) lost a version race; retrying", self.table.name, len(lost))
         return lost
