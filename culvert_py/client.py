@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from culvert_py.errors import SchemaError
 from culvert_py.keys import (
@@ -28,6 +29,8 @@ from culvert_py.keys import (
 )
 from culvert_py.maintain import IndexWriter, decode_row
 from culvert_py.meta import ACTIVE, BUILDING, DISABLED, Meta
+from culvert_py.query.executor import QueryExecutor, QueryResult
+from culvert_py.query.planner import Plan, Planner, explain_lines, plan_structure
 from culvert_py.schema import (
     IndexDef,
     Schema,
@@ -37,10 +40,22 @@ from culvert_py.schema import (
     plan_changes,
 )
 from culvert_py.store import default_url, open_store
-from culvert_py.store.base import CAP_CHECK_AND_MUTATE, Store, chunks
+from culvert_py.store.base import CAP_CHECK_AND_MUTATE, CAP_SERVER_FILTER, Store, chunks
 
 #: Rows per write batch: one store call per protocol step per batch.
 DEFAULT_BATCH_SIZE = 1000
+
+_UNSET = object()
+
+
+class Explanation(NamedTuple):
+    """What :meth:`IndexedTable.explain` returns: the plan as text and as plain dicts."""
+
+    text: str
+    plan: dict
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def connect(url: str | None = None, workers: int = 16, pipeline_depth: int = 4) -> Client:
@@ -229,6 +244,7 @@ class IndexedTable:
         )
         self._primary = self.store.table(definition.hbase_table)
         self._generation = generation
+        self._stats = _UNSET
 
     def refresh(self) -> None:
         """Re-read the schema and index states if another client changed them."""
@@ -335,6 +351,79 @@ class IndexedTable:
             if errors:
                 raise errors[0]
         return count
+
+    # -- queries -------------------------------------------------------------------------
+
+    def query(
+        self,
+        where: object = None,
+        columns: Sequence[str] | None = None,
+        order_by: str | tuple[str, bool] | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        use_index: str | None = None,
+    ) -> QueryResult:
+        """Rows matching ``where``, through the cheapest plan (parallel index scans).
+
+        :param where: a predicate (``col("age") >= 30``), its text form
+            (``"age >= 30 AND city = 'Oslo'"``), or ``None`` for every row
+        :param columns: columns to return (default: all)
+        :param order_by: a column, or ``(column, descending)``; served by an index when one
+            yields that order, else sorted client-side
+        :param limit: at most this many rows
+        :param cursor: ``result.cursor`` of a previous page of the same query
+        :param use_index: force an index by name, or ``"NO_INDEX"`` for a full scan
+        :return: a lazy iterator of row dicts; its ``cursor`` resumes after the last row
+            returned (``None`` when nothing is left)
+        :raises QueryError: unknown columns, type mismatches, syntax errors, bad cursors
+        """
+        plan = self.plan(where, columns, order_by, limit, use_index)
+        return QueryExecutor(self, self.client.executor).run(plan, cursor)
+
+    def plan(self, where=None, columns=None, order_by=None, limit=None, use_index=None) -> Plan:
+        """The :class:`~culvert_py.query.planner.Plan` :meth:`query` would run."""
+        self.refresh()
+        return Planner(
+            self.definition,
+            self.states,
+            self.stats(),
+            CAP_SERVER_FILTER in self.store.capabilities,
+        ).plan(where, columns, order_by, limit, use_index)
+
+    def explain(
+        self,
+        where: object = None,
+        columns: Sequence[str] | None = None,
+        order_by: str | tuple[str, bool] | None = None,
+        limit: int | None = None,
+        use_index: str | None = None,
+        analyze: bool = False,
+    ) -> Explanation:
+        """Explain the plan of a query: access path, index, key ranges, buckets, estimates.
+
+        :param analyze: also run the query and report actual rows, RPCs and time per node
+        :return: ``Explanation(text, plan)``: a readable tree and the same as plain dicts
+        """
+        plan = self.plan(where, columns, order_by, limit, use_index)
+        if analyze:
+            for _ in QueryExecutor(self, self.client.executor).run(plan):
+                pass
+        return Explanation("\n".join(explain_lines(plan, analyze)), plan_structure(plan))
+
+    def stats(self):
+        """The table's statistics (cached until :meth:`refresh_stats` or a schema change)."""
+        if self._stats is _UNSET:
+            from culvert_py.stats import load_stats
+
+            self._stats = load_stats(self.client.meta, self.name)
+        return self._stats
+
+    def refresh_stats(self):
+        """Collect statistics of the table and its indexes now (a scan of each) and save them."""
+        from culvert_py.stats import refresh_stats
+
+        self._stats = refresh_stats(self.client, self.name)
+        return self._stats
 
     # -- reads ---------------------------------------------------------------------------
 

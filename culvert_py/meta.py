@@ -32,6 +32,10 @@ _GEN = b"m:gen"
 _STATE = b"m:state"
 
 
+def _stats_row(table: str) -> bytes:
+    return b"stats\x00" + table.encode()
+
+
 def _index_row(table: str, index: str) -> bytes:
     return b"index\x00" + table.encode() + b"\x00" + index.encode()
 
@@ -127,6 +131,18 @@ class Meta:
     def replace(self, expected_generation: int, schema: Schema) -> int:
         """Store ``schema`` as the whole applied schema (after a drop); returns the generation."""
         return self.save(expected_generation, schema, {})
+
+    def save_stats(self, table: str, document: str) -> None:
+        """Store the statistics document (JSON text) of ``table``; the newest write wins."""
+        self.ensure()
+        self._table.put_many([(_stats_row(table), {_JSON: document.encode()})], _now_ms())
+
+    def load_stats(self, table: str) -> str | None:
+        """The statistics document of ``table``, or ``None`` when never collected."""
+        if not self.exists():
+            return None
+        row = self._table.get_many([_stats_row(table)], columns=[_JSON]).get(_stats_row(table))
+        return row[_JSON].decode() if row else None
 
     def set_state(self, table: str, index: str, state: str) -> int:
         """Set one index's state and bump the generation so writers notice.

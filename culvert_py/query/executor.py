@@ -1,0 +1,340 @@
+"""Runs a plan: parallel salted scans, merge/intersect/union, batched fetch, check, limit.
+
+Every index access runs one scan per salt bucket, each fetching its next batch in the
+background on the client's thread pool, and a heap merge streams the buckets in key order.
+Candidate primary keys are fetched in batches (several batches in flight), and every row is
+checked against the whole predicate *and* against the entry it came from (the row's current
+values must produce exactly that entry key): this one check is the residual filter, drops
+stale entries left by crashed or racing writers, and makes each row appear once per access.
+Covered plans trust verified entries and fetch only unverified ones.
+
+Memory stays bounded by batch sizes: nothing materialises an index scan, except the probe
+side of an intersection (the smaller one by estimate) and a client-side sort.
+
+Positions: every row leaves with the position it was read at (the index key after the salt,
+or the primary key, plus the range/branch number). A cursor is that position plus a
+fingerprint of the query, so ``cursor=`` resumes right after the last row returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
+
+from culvert_py.encoding import decode_value
+from culvert_py.errors import QueryError
+from culvert_py.keys import COVERED_PREFIX, STATE_COLUMN, VERIFIED, IndexKeys, decode_primary_key
+from culvert_py.maintain import decode_row
+from culvert_py.query.expr import matches, sort_key
+from culvert_py.query.planner import (
+    Empty,
+    FullScan,
+    IndexScan,
+    Intersect,
+    Node,
+    Plan,
+    Union,
+)
+
+#: Rows per scanner batch and per primary fetch.
+SCAN_BATCH = 1000
+FETCH_BATCH = 256
+#: Primary fetches in flight at once.
+FETCH_AHEAD = 4
+
+
+class QueryResult:
+    """A lazy iterator of row dicts, with the cursor of the next page.
+
+    :ivar plan: the executed :class:`~culvert_py.query.planner.Plan` (with actual counts
+        once iterated)
+    """
+
+    def __init__(self, plan: Plan, rows: Iterator[tuple[object, dict]]) -> None:
+        self.plan = plan
+        self._rows = rows
+        self._last_position: object = None
+        self._returned = 0
+        self._exhausted = False
+        self._started = time.perf_counter()
+
+    def __iter__(self) -> QueryResult:
+        return self
+
+    def __next__(self) -> dict:
+        limit = self.plan.limit
+        if limit is not None and self._returned >= limit:
+            self._finish(exhausted=False)
+            raise StopIteration
+        try:
+            position, row = next(self._rows)
+        except StopIteration:
+            self._finish(exhausted=True)
+            raise
+        self._last_position = position
+        self._returned += 1
+        self.plan.actual_rows = self._returned
+        columns = self.plan.columns
+        return row if columns is None else {c: row[c] for c in columns if c in row}
+
+    def _finish(self, exhausted: bool) -> None:
+        if exhausted:
+            self._exhausted = True
+        self.plan.seconds = time.perf_counter() - self._started
+
+    @property
+    def cursor(self) -> str | None:
+        """Opaque token resuming after the last row returned; ``None`` when nothing is left."""
+        if self._exhausted or self._last_position is None:
+            return None
+        doc = {"q": self.plan.fingerprint(), "p": self._last_position}
+        return base64.urlsafe_b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(plan: Plan, cursor: str | None) -> object:
+    """The position inside ``cursor``.
+
+    :raises QueryError: for a malformed cursor or one from another query
+    """
+    if cursor is None:
+        return None
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        fingerprint, position = doc["q"], doc["p"]
+    except (ValueError, KeyError, TypeError):
+        raise QueryError(f"malformed cursor {cursor[:40]!r}") from None
+    if fingerprint != plan.fingerprint():
+        raise QueryError("the cursor belongs to a different query (or plan); rerun without it")
+    return position
+
+
+class QueryExecutor:
+    """Executes plans of one :class:`~culvert_py.client.IndexedTable`."""
+
+    def __init__(self, table, executor: Executor) -> None:
+        self.table = table
+        self.definition = table.definition
+        self.store = table.store
+        self.pool = executor
+        self.writer = table.writer
+
+    def run(self, plan: Plan, cursor: str | None = None) -> QueryResult:
+        """Start executing ``plan`` (lazily) and return the result iterator."""
+        position = decode_cursor(plan, cursor)
+        if plan.sort is not None:
+            rows = self._sorted(plan, position)
+        else:
+            rows = self._source_rows(plan, plan.source, plan.predicate, position)
+        return QueryResult(plan, rows)
+
+    # -- sources -------------------------------------------------------------------------
+
+    def _source_rows(self, plan: Plan, source, predicate, position) -> Iterator[tuple]:
+        match source:
+            case Empty():
+                return iter(())
+            case FullScan():
+                return self._timed(source, self._full_scan(source, predicate, position))
+            case IndexScan():
+                return self._timed(source, self._index_rows(source, None, predicate, position))
+            case Intersect():
+                return self._timed(source, self._intersect(source, predicate, position))
+            case Union():
+                return self._timed(source, self._union(plan, source, position))
+        raise AssertionError(source)
+
+    def _timed(self, node: Node, rows: Iterator) -> Iterator:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(rows)
+            except StopIteration:
+                node.seconds += time.perf_counter() - t0
+                return
+            node.seconds += time.perf_counter() - t0
+            node.actual_rows += 1
+            yield item
+
+    def _full_scan(self, node: FullScan, predicate, position) -> Iterator[tuple]:
+        start = bytes.fromhex(position[1]) + b"\x00" if position else b""
+        primary = self.store.table(self.definition.hbase_table)
+        regions = [
+            r for r in self.store.regions(self.definition.hbase_table) if not r.end or r.end > start
+        ]
+        scans = [
+            _PrefetchScan(primary, max(r.start, start), r.end or None, node.filter, self.pool, node)
+            for r in regions
+        ]
+        for scan in scans:  # region order is key order
+            for pk, cells in scan:
+                row = decode_row(self.definition, cells)
+                if row is not None and matches(predicate, row):
+                    yield ["f", pk.hex()], row
+
+    def _entries(self, node: IndexScan, position) -> Iterator[tuple[int, bytes, dict]]:
+        """``(range number, key, cells)`` of every entry in the ranges, in key order."""
+        table = self.store.table(node.index.hbase_table)
+        first_range, after = 0, b""
+        if position:
+            first_range, after = position[0], bytes.fromhex(position[1]) + b"\x00"
+        for number, rng in enumerate(node.ranges):
+            if number < first_range:
+                continue
+            lower = max(rng.start, after) if number == first_range else rng.start
+            if rng.stop is not None and lower >= rng.stop:
+                continue
+            streams = []
+            for bucket in rng.buckets:
+                salt = bytes([bucket])
+                stop = salt + rng.stop if rng.stop is not None else _next_salt(bucket)
+                scan = _PrefetchScan(table, salt + lower, stop, None, self.pool, node)
+                streams.append(scan)
+            for key, cells in heapq.merge(*streams, key=lambda item: item[0][1:]):
+                yield number, key, cells
+
+    def _index_rows(self, node: IndexScan, keep, predicate, position) -> Iterator[tuple]:
+        """Rows through ``node``: checked against their entry and the predicate."""
+        keys = IndexKeys(self.definition, node.index)
+        entries = self._entries(node, position)
+        pending: deque = deque()
+        for chunk in _chunks(entries, FETCH_BATCH):
+            pending.append(self.pool.submit(self._resolve, node, keys, chunk, keep))
+            if len(pending) >= FETCH_AHEAD:
+                yield from self._checked(pending.popleft(), predicate)
+        while pending:
+            yield from self._checked(pending.popleft(), predicate)
+
+    def _checked(self, future: Future, predicate) -> Iterator[tuple]:
+        for position, row in future.result():
+            if matches(predicate, row):
+                yield position, row
+
+    def _resolve(self, node: IndexScan, keys: IndexKeys, chunk, keep) -> list[tuple]:
+        """Turn a chunk of entries into ``(position, row)`` of live entries, in order."""
+        decoded = []
+        to_fetch = []
+        for number, key, cells in chunk:
+            values, pk = keys.decode(key)
+            if keep is not None and pk not in keep:
+                continue
+            trusted = node.covered and cells.get(STATE_COLUMN) == VERIFIED
+            decoded.append((number, key, cells, values, pk, trusted))
+            if not trusted:
+                to_fetch.append(pk)
+        fetched = {}
+        if to_fetch:
+            node.rpcs += 1
+            fetched = self.store.table(self.definition.hbase_table).get_many(to_fetch)
+        out = []
+        for number, key, cells, values, pk, trusted in decoded:
+            if trusted:
+                row = self._covered_row(node, values, pk, cells)
+            else:
+                row = decode_row(self.definition, fetched.get(pk, {}))
+                # The consistency check: the row as it is now must own exactly this entry.
+                if row is None or key not in self.writer._entries(node.index, keys, row, pk):
+                    continue
+            out.append(([number, key[1:].hex()], row))
+        return out
+
+    def _covered_row(self, node: IndexScan, values, pk: bytes, cells: dict) -> dict:
+        row: dict[str, object] = dict(decode_primary_key(self.definition, pk))
+        for column, value in zip(node.index.columns, values, strict=True):
+            if value is not None:
+                row[column] = value
+        for column in node.index.include:
+            raw = cells.get(COVERED_PREFIX + column.encode())
+            if raw is not None:
+                row[column] = decode_value(raw, self.definition.columns[column])[0]
+        return row
+
+    def _intersect(self, node: Intersect, predicate, position) -> Iterator[tuple]:
+        keep: set[bytes] | None = None
+        for probe in node.probes:
+            keys = IndexKeys(self.definition, probe.index)
+            found = set()
+            for _, key, _ in self._entries(probe, None):
+                probe.actual_rows += 1
+                found.add(keys.decode(key)[1])
+            keep = found if keep is None else keep & found
+        yield from self._timed(
+            node.driver, self._index_rows(node.driver, keep or set(), predicate, position)
+        )
+
+    def _union(self, plan: Plan, node: Union, position) -> Iterator[tuple]:
+        first, inner = (position[0], position[1]) if position else (0, None)
+        for number, branch in enumerate(node.branches):
+            if number < first:
+                continue
+            earlier = [b.predicate for b in node.branches[:number]]
+            rows = self._source_rows(
+                plan, branch.source, branch.predicate, inner if number == first else None
+            )
+            for pos, row in rows:
+                # Expansion without a seen-set: a row an earlier branch matches was (or will
+                # be) returned by that branch.
+                if not any(matches(p, row) for p in earlier):
+                    yield [number, pos], row
+
+    def _sorted(self, plan: Plan, position) -> Iterator[tuple]:
+        column, desc = plan.sort  # type: ignore[misc]
+        rows = [row for _, row in self._source_rows(plan, plan.source, plan.predicate, None)]
+        nulls = [r for r in rows if r.get(column) is None]
+        values = [r for r in rows if r.get(column) is not None]
+        values.sort(key=lambda r: sort_key(r[column]), reverse=desc)
+        # NULLs sort first ascending (as the encoding does) and last descending.
+        ordered = nulls + values if not desc else values + nulls
+        skip = position[1] if position else 0
+        for offset, row in enumerate(ordered):
+            if offset >= skip:
+                yield ["s", offset + 1], row
+
+
+class _PrefetchScan:
+    """One store scan whose next batch is always being fetched in the background.
+
+    The batches run on the shared pool as short tasks that never wait on the consumer, so
+    many concurrent scans cannot starve the pool.
+    """
+
+    def __init__(self, table, start: bytes, stop: bytes | None, flt, pool: Executor, node: Node):
+        self._it = iter(table.scan(start=start, stop=stop, filter=flt, batch_size=SCAN_BATCH))
+        self._pool = pool
+        self._node = node
+        self._buffer: deque = deque()
+        self._done = False
+        self._future: Future | None = pool.submit(self._fetch)
+        node.rpcs += 1  # opening the scanner
+
+    def _fetch(self) -> list:
+        batch = list(itertools.islice(self._it, SCAN_BATCH))
+        self._node.rpcs += 1
+        return batch
+
+    def __iter__(self) -> _PrefetchScan:
+        return self
+
+    def __next__(self) -> tuple[bytes, dict]:
+        while not self._buffer:
+            if self._future is None:
+                raise StopIteration
+            batch = self._future.result()
+            self._future = self._pool.submit(self._fetch) if len(batch) == SCAN_BATCH else None
+            self._buffer.extend(batch)
+        return self._buffer.popleft()
+
+
+def _next_salt(bucket: int) -> bytes | None:
+    return bytes([bucket + 1]) if bucket < 255 else None
+
+
+def _chunks(items, size: int):
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
