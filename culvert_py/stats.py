@@ -9,12 +9,14 @@ What is collected, per index (see :class:`IndexStats`) and per table (:class:`Ta
   with a **KMV sketch** (the k = 1024 minimum 64-bit mmh3 hashes of the encoded prefix bytes):
   exact below 1024 distinct values, about 3 % standard error above.
 * ``mcv``: the most common non-NULL first values with their counts, found with a
-  **Misra-Gries** summary of 64 counters. Its counts are lower bounds, at most
-  ``entries / 65`` below the truth (exact when the column has at most 64 distinct values).
-  A value is listed when it is more common than 1.25 times the average value (PostgreSQL's
-  rule: a value no more common than average is estimated as well by the average), at most
-  16 of them; when the summary is exact and holds at most 16 values, all of them are listed,
-  so every equality estimate is exact.
+  **Misra-Gries** summary of 64 counters. A count is the occurrences seen while the value
+  was tracked: a lower bound, at most ``entries / 65`` below the truth, and exact for a value
+  tracked from its first occurrence on, which a heavy hitter nearly always is (and every
+  value is when the column has at most 64 distinct values). A value is listed when it is
+  more common than 1.25 times the average value (PostgreSQL's rule: a value no more common
+  than average is estimated as well by the average), at most 16 of them; when the summary is
+  exact and holds at most 16 values, all of them are listed, so every equality estimate is
+  exact.
 * ``histogram``: equi-depth bucket boundaries (32 buckets, 33 boundaries) over the encoded
   first values of the non-NULL entries **that are not MCVs**, as PostgreSQL does: the MCVs
   are accounted for exactly and the histogram describes the rest, so one hot value does not
@@ -22,7 +24,8 @@ What is collected, per index (see :class:`IndexStats`) and per table (:class:`Ta
   entries with the smallest mmh3 hash of their key: a uniform sample without replacement that
   is deterministic and merges across buckets by keeping the smallest hashes).
 * ``rows`` of the primary table: live rows, tombstones (version cell flagged deleted)
-  excluded, counted exactly by a scan of the version cells alone.
+  excluded, counted exactly by a scan of the version cells alone (so a row never written
+  through culvert_py, which has no version cell, is not counted).
 
 Every sketch is bounded whatever the table size and mergeable, so each salt bucket (and each
 region of the primary table) is scanned by its own task, in parallel, and the per-bucket
@@ -31,7 +34,10 @@ first values come in runs and the heavy-hitter summary is fed one weighted updat
 
 Estimates (:meth:`IndexStats.rows_equal`, :meth:`IndexStats.rows_between`) work on the
 encoded bytes exactly as they appear in the entry keys, so they know nothing of types and
-the planner needs no decoding: a descending column is just bytes in the other order.
+the planner needs no decoding: a descending column is just bytes in the other order. An
+equality on a composite prefix divides the first value's entries by the fan-out expected for
+that many entries (see :meth:`IndexStats.rows_equal`), not by the average fan-out, so a hot
+first value is not mistaken for a selective one.
 Statistics are stored as one JSON document per table in the meta table (``version: 1``); a
 document that cannot be read back is treated as missing, with a warning, so a planner never
 fails a query because of its statistics.
@@ -42,6 +48,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import threading
 import time
 from bisect import bisect_left
@@ -80,6 +87,8 @@ HISTOGRAM_BUCKETS = 32
 #: Share of the non-MCV entries assumed inside a range when there is no histogram to ask.
 DEFAULT_RANGE_FRACTION = 1 / 3
 
+# Three standard errors of a KMV estimate, 1 / sqrt(k - 2) each.
+_KMV_TOLERANCE = 3 / math.sqrt(KMV_K - 2)
 _FORMAT_VERSION = 1
 _SCAN_BATCH = 2000
 # Separate seeds: the salt hashes the primary key with mmh3 seed 0, and a sample correlated
@@ -137,12 +146,21 @@ class IndexStats:
     def rows_equal(self, encoded_first: bytes, k: int = 1) -> float:
         """Estimate the entries whose first ``k`` values equal a given prefix.
 
-        The first value's share comes from the MCV list when the value is in it, from
+        The first value's entries come from the MCV list when the value is in it, from
         ``null_entries`` for NULL, and otherwise from the average of the remaining values,
-        ``(entries - nulls - MCV entries) / (ndv - MCVs)``. For ``k > 1`` that share is
-        divided by the average number of distinct ``k``-prefixes per first value,
-        ``prefix_ndv[k-1] / prefix_ndv[0]``. The result is at least 1 when the index has
-        non-NULL entries: statistics age, and a zero would make any access look free.
+        ``(entries - nulls - MCV entries) / (ndv - MCVs)``.
+
+        For ``k > 1`` they are divided by the number of distinct ``k``-prefixes expected
+        under that first value. Dividing every value by the average,
+        ``prefix_ndv[k-1] / prefix_ndv[0]``, is right only when all first values are equally
+        common; instead the later columns are taken to be independent of the first and
+        uniform over ``D`` combinations, so ``r`` entries hold ``D * (1 - (1 - 1/D) ** r)``
+        distinct ones, with ``D`` solved from the average. A hot first value then gets the
+        fan-out of its own entry count: ``(hot city, timestamp)`` stays about one entry,
+        ``(hot city, bool)`` about half the city.
+
+        The result is at least 1 when the index has non-NULL entries: statistics age, and a
+        zero would make any access look free.
 
         :param encoded_first: the encoded first ``k`` values, as in the entry keys (no salt)
         :param k: how many leading values ``encoded_first`` holds
@@ -160,7 +178,15 @@ class IndexStats:
         else:
             estimate = self._rows_first(encoded_first, exact=k == 1)
         if k > 1 and self.prefix_ndv[0]:
-            estimate /= max(self.prefix_ndv[k - 1] / self.prefix_ndv[0], 1.0)
+            non_null = self.entries - self.null_entries
+            prefixes = self.prefix_ndv[k - 1]
+            if prefixes >= KMV_K and prefixes >= (1 - _KMV_TOLERANCE) * non_null:
+                # Within the sketch's error of one prefix per entry: a few percent of noise
+                # must not turn "unique" into "a few hundred combinations".
+                prefixes = non_null
+            estimate /= _fanout(
+                estimate, non_null / self.prefix_ndv[0], prefixes / self.prefix_ndv[0]
+            )
         if null or self.entries == self.null_entries:
             return estimate
         return max(estimate, 1.0)
@@ -287,6 +313,32 @@ def _index_from_dict(name: str, data: Mapping[str, Any]) -> IndexStats:
         histogram=tuple(bytes.fromhex(b) for b in data["histogram"]),
         updated_ms=int(data["updated_ms"]),
     )
+
+
+def _fanout(rows: float, average_rows: float, average_fanout: float) -> float:
+    """Distinct prefixes expected among ``rows`` entries of one first value (at least 1).
+
+    Entries of a first value draw their later columns uniformly from ``D`` combinations,
+    so ``r`` of them hold ``D * (1 - (1 - 1/D) ** r)`` distinct prefixes; ``D`` is the one
+    that gives the average value (``average_rows`` entries) its ``average_fanout``. When the
+    average value has about one prefix per entry, ``D`` is unbounded and so is the fan-out.
+    """
+
+    def distinct(d: float, r: float) -> float:
+        return -d * math.expm1(r * math.log1p(-1.0 / d))
+
+    if average_fanout >= average_rows * (1 - 1e-9) or average_rows <= 1:
+        return max(rows, 1.0)
+    low, high = 1.0 + 1e-12, 1e18
+    for _ in range(200):  # bisection on a log scale: D spans 18 orders of magnitude
+        mid = math.sqrt(low * high)
+        if distinct(mid, average_rows) < average_fanout:
+            low = mid
+        else:
+            high = mid
+        if high / low < 1 + 1e-9:
+            break
+    return max(distinct(high, rows), 1.0)
 
 
 def _interpolate(low: bytes, high: bytes, x: bytes) -> float:

@@ -160,20 +160,14 @@ class _Translator:
         return _junction(parts, b" AND "), complete
 
     def _or(self, children: tuple[Expr, ...]) -> tuple[_Pushed | None, bool]:
-        parts: list[_Pushed] = []
-        complete = True
-        for child in children:
-            pushed, child_complete = self.translate(child)
-            if pushed is None:
-                # One unrestricted branch lets every row through the OR: push nothing, but
-                # still translate the rest so a bad column fails the same way every time.
-                complete = False
-                continue
-            complete = complete and child_complete
-            parts.append(pushed)
+        # Every branch is translated even after one fails to push, so that a bad column
+        # raises wherever it sits in the predicate.
+        results = [self.translate(child) for child in children]
+        parts = [pushed for pushed, _ in results if pushed is not None]
         if len(parts) < len(children):
+            # One unrestricted branch lets every row through the OR.
             return None, False
-        return _junction(parts, b" OR "), complete
+        return _junction(parts, b" OR "), all(complete for _, complete in results)
 
     def _type_of(self, column: str) -> str:
         try:
@@ -181,8 +175,7 @@ class _Translator:
         except KeyError:
             known = ", ".join(self.table.columns)
             raise QueryError(
-                f"{self.table.name}: unknown column {column!r} in a pushed filter "
-                f"(known: {known})"
+                f"{self.table.name}: unknown column {column!r} in a pushed filter (known: {known})"
             ) from None
 
     def _compare(self, column: str, op: str, value: Value) -> _Pushed:

@@ -581,8 +581,11 @@ class Planner:
         candidates.sort(key=cost)
         best: Source = candidates[0]
         best_cost = cost(candidates[0])
-        if len(candidates) >= 2 and rows:
-            a, b = candidates[0], candidates[1]
+        a = candidates[0]
+        # Intersecting only helps with an access that constrains other columns.
+        others = [c for c in candidates[1:] if not columns_of(c.answers) <= columns_of(a.answers)]
+        if others and rows:
+            b = others[0]
             driver, probe = (a, b) if a.est_entries <= b.est_entries else (b, a)
             overlap = a.est_entries * b.est_entries / max(rows, 1)
             both = a.est_entries + b.est_entries + FETCH_COST * overlap
