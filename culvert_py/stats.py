@@ -48,7 +48,6 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import math
 import threading
 import time
 from bisect import bisect_left
@@ -80,6 +79,8 @@ HEAVY_HITTER_COUNTERS = 64
 MCV_SIZE = 16
 #: A value is an MCV when at least this many times more common than the average value.
 MCV_MIN_RATIO = 1.25
+#: Hashes kept per MCV by the sketches of its distinct prefixes (its fan-out).
+FANOUT_K = 64
 #: Entries sampled per index for the histogram.
 SAMPLE_SIZE = 4096
 #: Buckets of the equi-depth histogram (one more boundary than buckets).
@@ -87,8 +88,6 @@ HISTOGRAM_BUCKETS = 32
 #: Share of the non-MCV entries assumed inside a range when there is no histogram to ask.
 DEFAULT_RANGE_FRACTION = 1 / 3
 
-# Three standard errors of a KMV estimate, 1 / sqrt(k - 2) each.
-_KMV_TOLERANCE = 3 / math.sqrt(KMV_K - 2)
 _FORMAT_VERSION = 1
 _SCAN_BATCH = 2000
 # Separate seeds: the salt hashes the primary key with mmh3 seed 0, and a sample correlated
@@ -124,6 +123,9 @@ class IndexStats:
     :ivar histogram: equi-depth boundaries over the encoded first values of the non-NULL,
         non-MCV entries, ascending; empty when there are none
     :ivar updated_ms: when collection started (milliseconds since the epoch)
+    :ivar mcv_prefix_ndv: for each MCV, in the same order, the distinct values of its first
+        ``k`` columns, ``k = 2..n`` (empty tuples for a one-column index): how many
+        combinations a hot first value fans out to
     """
 
     index: str
@@ -133,6 +135,7 @@ class IndexStats:
     mcv: tuple[tuple[bytes, int], ...]
     histogram: tuple[bytes, ...]
     updated_ms: int
+    mcv_prefix_ndv: tuple[tuple[int, ...], ...] = ()
 
     @property
     def _mcv_mass(self) -> int:
@@ -143,21 +146,22 @@ class IndexStats:
         """Non-NULL entries not accounted for by an MCV: what the histogram describes."""
         return max(self.entries - self.null_entries - self._mcv_mass, 0)
 
+    @property
+    def _rest_values(self) -> int:
+        return (self.prefix_ndv[0] if self.prefix_ndv else 0) - len(self.mcv)
+
     def rows_equal(self, encoded_first: bytes, k: int = 1) -> float:
         """Estimate the entries whose first ``k`` values equal a given prefix.
 
-        The first value's entries come from the MCV list when the value is in it, from
-        ``null_entries`` for NULL, and otherwise from the average of the remaining values,
-        ``(entries - nulls - MCV entries) / (ndv - MCVs)``.
+        ``k = 1``: the MCV count when the value is an MCV, ``null_entries`` for NULL, else the
+        average of the other values, ``(entries - nulls - MCV entries) / (ndv - MCVs)``.
 
-        For ``k > 1`` they are divided by the number of distinct ``k``-prefixes expected
-        under that first value. Dividing every value by the average,
-        ``prefix_ndv[k-1] / prefix_ndv[0]``, is right only when all first values are equally
-        common; instead the later columns are taken to be independent of the first and
-        uniform over ``D`` combinations, so ``r`` entries hold ``D * (1 - (1 - 1/D) ** r)``
-        distinct ones, with ``D`` solved from the average. A hot first value then gets the
-        fan-out of its own entry count: ``(hot city, timestamp)`` stays about one entry,
-        ``(hot city, bool)`` about half the city.
+        ``k > 1``: an MCV's entries divided by its own number of distinct ``k``-prefixes
+        (``mcv_prefix_ndv``); any other first value (or NULL) gets the average entries per
+        ``k``-prefix of the non-MCV values. Dividing by the average fan-out of *all* values,
+        ``prefix_ndv[k-1] / prefix_ndv[0]``, would be wrong both ways for a hot first value:
+        ``(hot city, timestamp)`` is one entry, not the city's share of the average, and
+        ``(hot city, bool)`` is half the city.
 
         The result is at least 1 when the index has non-NULL entries: statistics age, and a
         zero would make any access look free.
@@ -173,31 +177,31 @@ class IndexStats:
                 f"(1..{len(self.prefix_ndv)})"
             )
         null = encoded_first[:1] == bytes([_NULL])
-        if null:
-            estimate = float(self.null_entries)
-        else:
-            estimate = self._rows_first(encoded_first, exact=k == 1)
-        if k > 1 and self.prefix_ndv[0]:
-            non_null = self.entries - self.null_entries
-            prefixes = self.prefix_ndv[k - 1]
-            if prefixes >= KMV_K and prefixes >= (1 - _KMV_TOLERANCE) * non_null:
-                # Within the sketch's error of one prefix per entry: a few percent of noise
-                # must not turn "unique" into "a few hundred combinations".
-                prefixes = non_null
-            estimate /= _fanout(
-                estimate, non_null / self.prefix_ndv[0], prefixes / self.prefix_ndv[0]
-            )
+        if not null:
+            for i, (value, count) in enumerate(self.mcv):
+                # Encodings are prefix-free: at most one MCV begins the given prefix.
+                if encoded_first == value if k == 1 else encoded_first.startswith(value):
+                    return max(count / self._mcv_fanout(i, k), 1.0)
+        others = self._rest_values
+        per_value = self._rest / others if others > 0 else 0.0
+        estimate = float(self.null_entries) if null else per_value
+        if k > 1:
+            # Entries per k-prefix among the non-MCV values: their share of the k-prefixes
+            # is what the MCVs leave of prefix_ndv[k-1].
+            mcv_prefixes = sum(self._mcv_fanout(i, k) for i in range(len(self.mcv)))
+            prefixes = max(self.prefix_ndv[k - 1] - mcv_prefixes, others, 1)
+            estimate /= max(prefixes / max(others, 1), 1.0)
         if null or self.entries == self.null_entries:
             return estimate
         return max(estimate, 1.0)
 
-    def _rows_first(self, encoded: bytes, exact: bool) -> float:
-        for value, count in self.mcv:
-            # Encodings are prefix-free, so at most one MCV can begin a longer prefix.
-            if (encoded == value) if exact else encoded.startswith(value):
-                return float(count)
-        others = (self.prefix_ndv[0] if self.prefix_ndv else 0) - len(self.mcv)
-        return self._rest / others if others > 0 else 0.0
+    def _mcv_fanout(self, i: int, k: int) -> float:
+        """Distinct ``k``-prefixes of the ``i``-th MCV (the average fan-out if not known)."""
+        if k == 1:
+            return 1.0
+        if i < len(self.mcv_prefix_ndv):
+            return float(max(self.mcv_prefix_ndv[i][k - 2], 1))
+        return max(self.prefix_ndv[k - 1] / max(self.prefix_ndv[0], 1), 1.0)
 
     def rows_between(self, lo: bytes | None, hi: bytes | None) -> float:
         """Estimate the entries whose encoded first value ``v`` satisfies ``lo <= v < hi``.
@@ -300,6 +304,7 @@ def _index_to_dict(stats: IndexStats) -> dict[str, Any]:
         "mcv": [[value.hex(), count] for value, count in stats.mcv],
         "histogram": [bound.hex() for bound in stats.histogram],
         "updated_ms": stats.updated_ms,
+        "mcv_prefix_ndv": [list(fanouts) for fanouts in stats.mcv_prefix_ndv],
     }
 
 
@@ -312,33 +317,8 @@ def _index_from_dict(name: str, data: Mapping[str, Any]) -> IndexStats:
         mcv=tuple((bytes.fromhex(v), int(c)) for v, c in data["mcv"]),
         histogram=tuple(bytes.fromhex(b) for b in data["histogram"]),
         updated_ms=int(data["updated_ms"]),
+        mcv_prefix_ndv=tuple(tuple(int(n) for n in f) for f in data["mcv_prefix_ndv"]),
     )
-
-
-def _fanout(rows: float, average_rows: float, average_fanout: float) -> float:
-    """Distinct prefixes expected among ``rows`` entries of one first value (at least 1).
-
-    Entries of a first value draw their later columns uniformly from ``D`` combinations,
-    so ``r`` of them hold ``D * (1 - (1 - 1/D) ** r)`` distinct prefixes; ``D`` is the one
-    that gives the average value (``average_rows`` entries) its ``average_fanout``. When the
-    average value has about one prefix per entry, ``D`` is unbounded and so is the fan-out.
-    """
-
-    def distinct(d: float, r: float) -> float:
-        return -d * math.expm1(r * math.log1p(-1.0 / d))
-
-    if average_fanout >= average_rows * (1 - 1e-9) or average_rows <= 1:
-        return max(rows, 1.0)
-    low, high = 1.0 + 1e-12, 1e18
-    for _ in range(200):  # bisection on a log scale: D spans 18 orders of magnitude
-        mid = math.sqrt(low * high)
-        if distinct(mid, average_rows) < average_fanout:
-            low = mid
-        else:
-            high = mid
-        if high / low < 1 + 1e-9:
-            break
-    return max(distinct(high, rows), 1.0)
 
 
 def _interpolate(low: bytes, high: bytes, x: bytes) -> float:
@@ -411,22 +391,26 @@ class _MisraGries:
         self.seen: dict[bytes, int] = {}
         self.error = 0
 
-    def add(self, item: bytes, weight: int = 1) -> None:
+    def add(self, item: bytes, weight: int = 1) -> bool:
+        """Count ``weight`` occurrences of ``item``; returns whether it is tracked now."""
         counts = self.counts
         if item in counts:
             counts[item] += weight
             self.seen[item] += weight
-            return
+            return True
         if len(counts) < self.capacity:
             counts[item] = weight
             self.seen[item] = weight
-            return
+            return True
         cut = min(min(counts.values()), weight)
         self.error += cut
         self._keep({v: c - cut for v, c in counts.items() if c > cut})
-        if weight > cut:  # then some counter reached zero, so there is room
-            self.counts[item] = weight - cut
-            self.seen[item] = weight
+        if weight == cut:
+            return False
+        # Some counter reached zero, so there is room.
+        self.counts[item] = weight - cut
+        self.seen[item] = weight
+        return True
 
     def merge(self, other: _MisraGries) -> None:
         # Agarwal et al., "Mergeable summaries": add, then subtract the (capacity+1)-th
@@ -471,7 +455,13 @@ class _BottomSample:
 
 
 class _IndexSummary:
-    """Bounded summary of a stream of entry keys of one index; mergeable."""
+    """Bounded summary of a stream of entry keys of one index; mergeable.
+
+    Besides the sketches of the module docstring it keeps, for each value the heavy-hitter
+    summary tracks, a small KMV of its distinct ``k``-prefixes (``k >= 2``): the fan-out of
+    the values that end up MCVs. A run of equal first values gathers its prefix hashes first
+    and hands them over when the run ends, if its value is tracked then.
+    """
 
     def __init__(self, keys: IndexKeys) -> None:
         self.name = keys.index.name
@@ -480,13 +470,18 @@ class _IndexSummary:
         self.nulls = 0
         self.ndv = [_KMV() for _ in self._columns]
         self.heavy = _MisraGries()
+        self.fanout: dict[bytes, list[_KMV]] = {}
         self.sample = _BottomSample()
         self._previous = [b""] * len(self._columns)
         self._run_value = b""
         self._run_length = 0
+        self._run_hashes: list[list[int]] = [[] for _ in self._columns[1:]]
 
     def add(self, key: bytes) -> None:
-        """Count one entry key (``salt | values | pk``)."""
+        """Count one entry key (``salt | values | pk``).
+
+        :raises EncodingError: when the key does not decode as the index's columns
+        """
         self.entries += 1
         if len(key) < 2:
             raise EncodingError(f"index {self.name}: entry key {key!r} is too short")
@@ -494,30 +489,48 @@ class _IndexSummary:
             self.nulls += 1
             return
         offset = 1
-        first = b""
         for k, (type_name, descending) in enumerate(self._columns):
             _, offset = decode_value(key, type_name, offset, descending=descending)
             prefix = key[1:offset]
-            if k == 0:
-                first = prefix
             # Within a bucket entries arrive sorted, so a repeated prefix follows its twin.
-            if prefix != self._previous[k]:
-                self._previous[k] = prefix
-                self.ndv[k].add(_hash64(prefix, _NDV_SEED))
-        if first == self._run_value:
-            self._run_length += 1
-        else:
-            self._flush_run()
-            self._run_value, self._run_length = first, 1
-        self.sample.add(_hash64(key, _SAMPLE_SEED), first)
+            if prefix == self._previous[k]:
+                continue
+            self._previous[k] = prefix
+            h = _hash64(prefix, _NDV_SEED)
+            self.ndv[k].add(h)
+            if k == 0:
+                self._flush_run()
+                self._run_value = prefix
+            else:
+                hashes = self._run_hashes[k - 1]
+                hashes.append(h)
+                if len(hashes) > 4 * FANOUT_K:  # a long run: only the smallest can matter
+                    hashes[:] = sorted(set(hashes))[:FANOUT_K]
+        self._run_length += 1
+        self.sample.add(_hash64(key, _SAMPLE_SEED), self._run_value)
 
     def _flush_run(self) -> None:
-        if self._run_length:
-            self.heavy.add(self._run_value, self._run_length)
-            self._run_length = 0
+        if not self._run_length:
+            return
+        value = self._run_value
+        if self.heavy.add(value, self._run_length) and self._run_hashes:
+            sketches = self.fanout.get(value)
+            if sketches is None:
+                sketches = self.fanout[value] = [_KMV(FANOUT_K) for _ in self._run_hashes]
+            for sketch, hashes in zip(sketches, self._run_hashes, strict=True):
+                for h in hashes:
+                    sketch.add(h)
+        for hashes in self._run_hashes:
+            hashes.clear()
+        self._run_length = 0
+        if len(self.fanout) > 4 * self.heavy.capacity:
+            self._prune_fanout()
+
+    def _prune_fanout(self) -> None:
+        self.fanout = {v: f for v, f in self.fanout.items() if v in self.heavy.counts}
 
     def merge(self, other: _IndexSummary) -> None:
-        """Fold a finished summary of other entries of the same index into this one."""
+        """Fold a summary of other entries of the same index into this one."""
         other._flush_run()
         self._flush_run()
         self.entries += other.entries
@@ -525,6 +538,15 @@ class _IndexSummary:
         for mine, theirs in zip(self.ndv, other.ndv, strict=True):
             mine.merge(theirs)
         self.heavy.merge(other.heavy)
+        for value, theirs in other.fanout.items():
+            if value not in self.heavy.counts:
+                continue
+            if value in self.fanout:
+                for mine_k, theirs_k in zip(self.fanout[value], theirs, strict=True):
+                    mine_k.merge(theirs_k)
+            else:
+                self.fanout[value] = theirs
+        self._prune_fanout()
         self.sample.merge(other.sample)
 
     def result(self, updated_ms: int) -> IndexStats:
@@ -548,6 +570,7 @@ class _IndexSummary:
             mcv=mcv,
             histogram=_equi_depth(rest, HISTOGRAM_BUCKETS),
             updated_ms=updated_ms,
+            mcv_prefix_ndv=tuple(self._mcv_fanout(value, count, ndv) for value, count in mcv),
         )
 
     def _mcv(self, non_null: int, ndv: int) -> tuple[tuple[bytes, int], ...]:
@@ -556,6 +579,18 @@ class _IndexSummary:
             return tuple(ranked)  # exact and complete
         threshold = MCV_MIN_RATIO * non_null / ndv if ndv else 0.0
         return tuple((v, c) for v, c in ranked if c > threshold)[:MCV_SIZE]
+
+    def _mcv_fanout(self, value: bytes, count: int, ndv: list[int]) -> tuple[int, ...]:
+        sketches = self.fanout.get(value)
+        fanouts: list[int] = []
+        for k in range(1, len(ndv)):
+            if sketches is None:  # tracked only through a merge: assume the average fan-out
+                estimate = round(ndv[k] / max(ndv[0], 1))
+            else:
+                estimate = sketches[k - 1].estimate()
+            # Between the previous prefix length's fan-out and the value's entry count.
+            fanouts.append(min(max(estimate, fanouts[-1] if fanouts else 1), count, ndv[k]))
+        return tuple(fanouts)
 
 
 def _equi_depth(ordered: list[bytes], buckets: int) -> tuple[bytes, ...]:

@@ -125,7 +125,7 @@ def loaded(people):
     return people, load
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rows=rows_strategy, preds=st.lists(predicates, min_size=1, max_size=6))
 def test_queries_return_exactly_the_matching_rows(loaded, rows, preds):
     people, load = loaded

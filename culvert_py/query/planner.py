@@ -53,7 +53,6 @@ from culvert_py.query.expr import (
     bind,
     columns_of,
     normalize,
-    to_text,
 )
 from culvert_py.schema import IndexDef, TableDef
 
@@ -163,7 +162,7 @@ class Plan(Node):
 
     def fingerprint(self) -> str:
         """Identifies the query a cursor belongs to."""
-        text = f"{self.table.name}|{to_text(self.predicate)}|{self.order_by}|{_shape(self.source)}"
+        text = f"{self.table.name}|{self.predicate!r}|{self.order_by}|{_shape(self.source)}"
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -414,7 +413,7 @@ class Planner:
             conjuncts = list(child.children) if isinstance(child, And) else [child]
             source = self._plan_conjunction(conjuncts, child, needed, use_index, None, [])
             if isinstance(source, FullScan):
-                notes.append(f"OR branch {to_text(child)!r} has no usable index: one full scan")
+                notes.append(f"OR branch {str(child)!r} has no usable index: one full scan")
                 return self._full_scan(predicate)
             branch = Plan(self.table, source, child, None, None, None, None, [])
             branch.est_rows = source.est_rows
@@ -437,7 +436,7 @@ class Planner:
             if not candidates:
                 raise QueryError(
                     f"use_index={use_index!r}: the index cannot answer any part of "
-                    f"{to_text(predicate)!r}"
+                    f"{str(predicate)!r}"
                 )
             return candidates[0]
         if not candidates:
@@ -515,7 +514,7 @@ class Planner:
         scan.point_counts = point_counts
         scan.est_entries = self._estimate(index, key_ranges, bound, first_points is not None)
         for r in key_ranges:
-            r.text = to_text(scan.answers)
+            r.text = str(scan.answers)
         scan.est_rows = scan.est_entries
         return scan
 
@@ -526,7 +525,7 @@ class Planner:
             if isinstance(conjunct, Contains) and conjunct.column == column:
                 token = encode_value(conjunct.word, "str")
                 rng = KeyRange(
-                    token, prefix_successor(token), list(range(index.buckets)), to_text(conjunct)
+                    token, prefix_successor(token), list(range(index.buckets)), str(conjunct)
                 )
                 scan = IndexScan(index, [rng], False, conjunct)
                 scan.est_entries = self._estimate(index, [rng], 1, True)
@@ -714,7 +713,7 @@ def explain_lines(plan: Plan, analyze: bool = False) -> list[str]:
                 buckets = sorted({b for r in source.ranges for b in r.buckets})
                 add(
                     depth,
-                    f"IndexScan {idx.hbase_table} [{idx.kind}] on {to_text(source.answers)}"
+                    f"IndexScan {idx.hbase_table} [{idx.kind}] on {source.answers!s}"
                     f" ({mode}) — {len(source.ranges)} range(s) x {len(buckets)} bucket(s)"
                     f" in parallel; {est(source)}",
                 )
@@ -746,12 +745,12 @@ def explain_lines(plan: Plan, analyze: bool = False) -> list[str]:
                     f"{est(source)}",
                 )
                 for branch in source.branches:
-                    add(depth + 1, f"branch {to_text(branch.predicate)}")
+                    add(depth + 1, f"branch {branch.predicate!s}")
                     walk(branch.source, depth + 2)
             case Empty():
                 add(depth, f"Empty: {source.reason}")
 
-    head = f"Query {plan.table.name} where {to_text(plan.predicate)}"
+    head = f"Query {plan.table.name} where {plan.predicate!s}"
     if plan.order_by:
         head += f" order by {plan.order_by[0]}{' desc' if plan.order_by[1] else ''}"
     if plan.limit is not None:
@@ -790,7 +789,7 @@ def plan_structure(plan: Plan) -> dict:
                     "index": source.index.name,
                     "kind": source.index.kind,
                     "covered": source.covered,
-                    "answers": to_text(source.answers),
+                    "answers": str(source.answers),
                     "ranges": [
                         {
                             "start": r.start.hex(),
@@ -816,7 +815,7 @@ def plan_structure(plan: Plan) -> dict:
                 return base | {
                     "type": "Union",
                     "branches": [
-                        {"predicate": to_text(b.predicate), "source": node(b.source)}
+                        {"predicate": str(b.predicate), "source": node(b.source)}
                         for b in source.branches
                     ],
                 }
@@ -826,7 +825,7 @@ def plan_structure(plan: Plan) -> dict:
 
     return {
         "table": plan.table.name,
-        "predicate": to_text(plan.predicate),
+        "predicate": str(plan.predicate),
         "columns": list(plan.columns) if plan.columns else None,
         "order_by": plan.order_by,
         "sort": plan.sort,

@@ -106,7 +106,7 @@ class Table(Protocol):
         stop: bytes | None = None,
         prefix: bytes | None = None,
         columns: Sequence[bytes] | None = None,
-        filter: str | None = None,
+        filter: str | bytes | None = None,
         batch_size: int = 1000,
         limit: int | None = None,
         include_timestamp: bool = False,
@@ -117,7 +117,8 @@ class Table(Protocol):
         :param stop: row key to stop before (exclusive)
         :param prefix: only rows starting with it (exclusive with start/stop)
         :param columns: restrict to these columns or families
-        :param filter: an HBase filter-language string, evaluated by the server; stores
+        :param filter: an HBase filter-language string (bytes when it holds binary values),
+            evaluated by the server; stores
             without :data:`CAP_SERVER_FILTER` raise :class:`CapabilityError`
         :param batch_size: rows fetched per call
         :param limit: stop after this many rows

@@ -466,7 +466,7 @@ class HBaseTable:
         stop: bytes | None = None,
         prefix: bytes | None = None,
         columns: Sequence[bytes] | None = None,
-        filter: str | None = None,
+        filter: str | bytes | None = None,
         batch_size: int = 1000,
         limit: int | None = None,
         include_timestamp: bool = False,
@@ -529,7 +529,7 @@ class _Scanner:
             stopRow=self._stop,
             columns=self._columns,
             caching=self._batch_size,
-            filterString=self._filter.encode() if self._filter else None,
+            filterString=_filter_bytes(self._filter),
             sortColumns=False,
         )
         return self._store._call(
@@ -606,6 +606,13 @@ def _classify(exc: BaseException) -> str:
     if isinstance(exc, TApplicationException):
         return "permanent"
     return "other"
+
+
+def _filter_bytes(flt: str | bytes | None) -> bytes | None:
+    # Filter strings carry encoded values, which are arbitrary bytes: kept as bytes end to end.
+    if not flt:
+        return None
+    return flt if isinstance(flt, bytes) else flt.encode()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -321,7 +321,7 @@ class SQLiteTable:
         stop: bytes | None = None,
         prefix: bytes | None = None,
         columns: Sequence[bytes] | None = None,
-        filter: str | None = None,
+        filter: str | bytes | None = None,
         batch_size: int = 1000,
         limit: int | None = None,
         include_timestamp: bool = False,
