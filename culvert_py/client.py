@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from culvert_py.errors import SchemaError
+from culvert_py.errors import SchemaError, StoreError
 from culvert_py.keys import (
     COVERED_PREFIX,
     INDEX_FAMILY,
@@ -28,7 +28,7 @@ from culvert_py.keys import (
     version_column,
 )
 from culvert_py.maintain import IndexWriter, decode_row
-from culvert_py.meta import ACTIVE, BUILDING, DISABLED, Meta
+from culvert_py.meta import ACTIVE, BUILDING, DISABLED, SCHEMA_RETRIES, Meta, SchemaConflict
 from culvert_py.query.executor import QueryExecutor, QueryResult
 from culvert_py.query.planner import Plan, Planner, explain_lines, plan_structure
 from culvert_py.schema import (
@@ -117,8 +117,30 @@ class Client:
         """
         schema = source if isinstance(source, Schema) else load_schema(source)
         self.meta.ensure()
-        generation, applied, _ = self.meta.load()
-        changes = plan_changes(applied, schema)
+        for _attempt in range(SCHEMA_RETRIES):
+            generation, applied, _ = self.meta.load()
+            changes = plan_changes(applied, schema)
+            created = self._create_store_tables(schema)
+            new_states = {}
+            for index in changes["new_indexes"] + [
+                i for t in changes["new_tables"] for i in t.indexes.values()
+            ]:
+                populated = self._has_rows(schema.tables[index.table])
+                new_states[(index.table, index.name)] = BUILDING if populated else ACTIVE
+            try:
+                self.meta.save(generation, merge_schemas(applied, schema), new_states)
+            except SchemaConflict:
+                continue  # another client applied or dropped meanwhile: plan again on top
+            with self._lock:
+                self._tables.clear()
+            return {
+                "created": created,
+                "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
+            }
+        raise SchemaError(f"the applied schema kept changing; gave up after {SCHEMA_RETRIES} tries")
+
+    def _create_store_tables(self, schema: Schema) -> list[str]:
+        """Create the primary and pre-split index tables ``schema`` needs; return new names."""
         existing = set(self.store.list_tables())
         wanted = []
         for table in schema.tables.values():
@@ -126,27 +148,18 @@ class Client:
             for index in table.indexes.values():
                 splits = IndexKeys(table, index).split_keys()
                 wanted.append((index.hbase_table, [INDEX_FAMILY], splits))
-        created = [name for name, _, _ in wanted if name not in existing]
+        missing = [spec for spec in wanted if spec[0] not in existing]
+
+        def create(spec) -> None:
+            try:
+                self.store.create_table(*spec)
+            except StoreError:
+                if not self.store.table_exists(spec[0]):  # lost a creation race: fine
+                    raise
+
         # Table creation is synchronous and slow on HBase (region assignment): in parallel.
-        list(
-            self.executor.map(
-                lambda spec: self.store.create_table(*spec),
-                [spec for spec in wanted if spec[0] not in existing],
-            )
-        )
-        new_states = {}
-        for index in changes["new_indexes"] + [
-            i for t in changes["new_tables"] for i in t.indexes.values()
-        ]:
-            populated = self._has_rows(schema.tables[index.table])
-            new_states[(index.table, index.name)] = BUILDING if populated else ACTIVE
-        self.meta.save(generation, merge_schemas(applied, schema), new_states)
-        with self._lock:
-            self._tables.clear()
-        return {
-            "created": created,
-            "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
-        }
+        list(self.executor.map(create, missing))
+        return [name for name, _, _ in missing]
 
     def _has_rows(self, table: TableDef) -> bool:
         return any(True for _ in self.store.table(table.hbase_table).scan(limit=1))
@@ -156,16 +169,22 @@ class Client:
 
         :raises SchemaError: for a table the applied schema does not have
         """
-        generation, applied, _ = self.meta.load()
-        if applied is None:
-            raise SchemaError(f"no schema applied to {self.store.url}")
-        table = applied.table(name)
-        names = [i.hbase_table for i in table.indexes.values()] + [table.hbase_table]
-        list(self.executor.map(self.store.delete_table, names))
-        remaining = {n: t for n, t in applied.tables.items() if n != name}
-        self.meta.replace(generation, Schema(remaining))
-        with self._lock:
-            self._tables.pop(name, None)
+        for _attempt in range(SCHEMA_RETRIES):
+            generation, applied, _ = self.meta.load()
+            if applied is None:
+                raise SchemaError(f"no schema applied to {self.store.url}")
+            table = applied.table(name)
+            names = [i.hbase_table for i in table.indexes.values()] + [table.hbase_table]
+            list(self.executor.map(self.store.delete_table, names))
+            remaining = {n: t for n, t in applied.tables.items() if n != name}
+            try:
+                self.meta.replace(generation, Schema(remaining))
+            except SchemaConflict:
+                continue
+            with self._lock:
+                self._tables.pop(name, None)
+            return
+        raise SchemaError(f"the applied schema kept changing; gave up after {SCHEMA_RETRIES} tries")
 
     def schema(self) -> Schema:
         """The applied schema.

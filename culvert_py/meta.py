@@ -32,6 +32,14 @@ _GEN = b"m:gen"
 _STATE = b"m:state"
 
 
+class SchemaConflict(SchemaError):
+    """Another client changed the applied schema between our read and our write."""
+
+
+#: How often a schema change is re-planned on top of a concurrent one before giving up.
+SCHEMA_RETRIES = 10
+
+
 def _stats_row(table: str) -> bytes:
     return b"stats\x00" + table.encode()
 
@@ -121,7 +129,7 @@ class Meta:
         if CAP_CHECK_AND_MUTATE in self.store.capabilities:
             expected = str(expected_generation).encode() if expected_generation else None
             if not self._table.check_and_mutate(_SCHEMA_ROW, _GEN, expected, mutation, ts):
-                raise SchemaError(
+                raise SchemaConflict(
                     "the applied schema changed while applying; re-run to apply on top of it"
                 )
         else:

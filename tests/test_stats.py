@@ -7,6 +7,7 @@ collected statistics are compared with brute-force counts over the rows that wer
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -18,13 +19,13 @@ from culvert_py.client import Client
 from culvert_py.encoding import encode_value
 from culvert_py.errors import CulvertError, SchemaError
 from culvert_py.keys import IndexKeys, primary_key
-from culvert_py.schema import parse_schema
+from culvert_py.schema import Schema, parse_schema
 from culvert_py.stats import (
+    _KMV,
     IndexStats,
     TableStats,
     _BottomSample,
     _IndexSummary,
-    _KMV,
     _MisraGries,
     collect_stats,
     load_stats,
@@ -173,7 +174,7 @@ def synthetic_rows() -> list[dict]:
         else:
             a = rnd.randrange(100, 10**9)
         rows.append(
-            {"id": i, "a": a, "b": rnd.random() < 0.3, "s": "w%05d" % rnd.randrange(30_000)}
+            {"id": i, "a": a, "b": rnd.random() < 0.3, "s": f"w{rnd.randrange(30_000):05d}"}
         )
     return rows
 
@@ -280,7 +281,8 @@ VOCABULARY = [f"w{i:04d}" for i in range(1500)]
 def make_rows() -> list[dict]:
     """Rows with known distributions: ``kind`` is 30 % alpha, 15 % beta, 5 % gamma, 5 % NULL
     and 6 rows of each of 300 rare values; ``n`` nearly unique; ``score`` 20 % NULL;
-    ``body`` has 'hbase' in half the rows, 'index' in a quarter, 3 of 1500 rare words."""
+    ``body`` has 'hbase' in half the rows, 'index' in a quarter, and 3 of 1500 rare words,
+    each of which is in 8 rows."""
     rnd = random.Random(6)
     kinds = [None] * 200 + ["alpha"] * 1200 + ["beta"] * 600 + ["gamma"] * 200
     kinds += [k for k in RARE_KINDS for _ in range(6)]
@@ -294,14 +296,15 @@ def make_rows() -> list[dict]:
                 "kind": kind,
                 "n": rnd.randrange(10**6),
                 "score": None if rnd.random() < 0.2 else rnd.randint(0, 200) / 2,
-                "body": " ".join(words + rnd.sample(VOCABULARY, 3)),
+                "body": " ".join(words + [VOCABULARY[(3 * i + j) % 1500] for j in range(3)]),
             }
         )
     return rows
 
 
-def schema_for(name: str):
-    return parse_schema(
+def schema_for(name: str, indexes: set[str] | None = None):
+    """The schema of the skewed table under ``name``, with all indexes or only ``indexes``."""
+    schema = parse_schema(
         {
             "tables": {
                 name: {
@@ -336,6 +339,11 @@ def schema_for(name: str):
             }
         }
     )
+    if indexes is None:
+        return schema
+    table = schema.table(name)
+    kept = {i: d for i, d in table.indexes.items() if i in indexes}
+    return Schema({name: dataclasses.replace(table, indexes=kept)})
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("hbase", marks=pytest.mark.hbase)])
@@ -436,8 +444,7 @@ def test_rows_equal_within_factor_2_for_common_and_rare_values(loaded):
     assert sum(good) >= 0.95 * len(good)
     words = Counter(tokens(rows))
     stats = loaded.stats.indexes["words"]
-    good = [within_factor(stats.rows_equal(enc(w)), c) for w, c in words.items()]
-    assert sum(good) >= 0.9 * len(good)
+    assert all(within_factor(stats.rows_equal(enc(w)), c) for w, c in words.items())
     assert within_factor(stats.rows_equal(enc("hbase")), words["hbase"], 1.05)
 
 
@@ -492,7 +499,8 @@ def test_collecting_without_an_executor_gives_the_same_counts(loaded):
             parallel.null_entries,
             parallel.prefix_ndv,
         )
-        assert stats.mcv[:2] == parallel.mcv[:2]
+        if name != "by_score":  # no heavy hitters there: near-ties may rank either way
+            assert stats.mcv[:2] == parallel.mcv[:2]
 
 
 # --------------------------------------------------------------------------- meta table
@@ -500,9 +508,10 @@ def test_collecting_without_an_executor_gives_the_same_counts(loaded):
 
 @pytest.fixture
 def small(db):
-    """A fresh small table with the same indexes, dropped afterwards."""
+    """A fresh table of the same columns with two of the indexes (fewer tables to create on
+    HBase), dropped afterwards."""
     name = f"stats_{uuid.uuid4().hex[:10]}"
-    db.apply_schema(schema_for(name))
+    db.apply_schema(schema_for(name, {"by_n", "words"}))
     yield db.table(name)
     db.drop_table(name)
 
@@ -520,6 +529,8 @@ def test_refresh_stores_statistics_that_load_reads_back(db, small):
     newer = refresh_stats(db, small.name)
     assert load_stats(db, small.name) == newer
     assert newer.rows == 400
+    with pytest.raises(SchemaError, match="no_such_table"):
+        refresh_stats(db, "no_such_table")
 
 
 def test_tombstoned_rows_are_not_counted(db, small):
@@ -541,8 +552,3 @@ def test_unreadable_stored_statistics_count_as_missing(db, small):
 
 def replace_version(document: str) -> str:
     return document.replace('"version":1', '"version":0')
-
-
-def test_refresh_of_an_unknown_table_names_it(db, small):
-    with pytest.raises(SchemaError, match="no_such_table"):
-        refresh_stats(db, "no_such_table")
