@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from contextlib import contextmanager
 
 import click
 
-from culvert_py.errors import CulvertError
+from culvert_cli.output import FORMATS, render_rows
+from culvert_py.errors import CulvertError, QueryError
 from culvert_py.store import default_url, open_store
 
 #: Exit status of every user error (bad input, unreachable store); 1 is left to crashes.
@@ -40,9 +43,23 @@ class _CulvertGroup(click.Group):
 def main(ctx: click.Context, store_url: str, debug: bool) -> None:
     """Secondary indexes over HBase.
 
-    Example: culvert --store hbase://127.0.0.1:9090 info
+    Example: culvert --store hbase://127.0.0.1:9090 query people "age >= 30" --explain
     """
     ctx.obj = {"store_url": store_url}
+
+
+@contextmanager
+def _client(ctx: click.Context, workers: int = 16):
+    from culvert_py.client import Client
+
+    client = Client(open_store(ctx.obj["store_url"]), workers=workers)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# -- info ----------------------------------------------------------------------------------
 
 
 @main.command()
@@ -55,47 +72,335 @@ def info(ctx: click.Context) -> None:
     with open_store(ctx.obj["store_url"]) as store:
         click.echo(store.describe())
         click.echo(f"capabilities: {', '.join(sorted(store.capabilities)) or 'none'}")
-        tables = store.list_tables()
-        click.echo(f"tables: {len(tables)}")
+        click.echo(f"tables: {len(store.list_tables())}")
+
+
+# -- schema --------------------------------------------------------------------------------
+
+
+@main.group()
+def schema() -> None:
+    """Apply, show and print DDL for schema files."""
+
+
+@schema.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--workers", default=8, show_default=True, help="Parallel scans when building.")
+@click.option("--no-build", is_flag=True, help="Leave new indexes on populated tables BUILDING.")
+@click.pass_context
+def schema_apply(ctx: click.Context, file: str, workers: int, no_build: bool) -> None:
+    """Create or extend tables and pre-split index tables from a schema FILE.
+
+    New indexes on tables that already hold rows start BUILDING and are built here
+    (unless --no-build), then become ACTIVE.
+
+    Example: culvert schema apply schemas/examples/people.toml
+    """
+    with _client(ctx, workers) as client:
+        report = client.apply_schema(file)
+        for name in report["created"]:
+            click.echo(f"created {name}")
+        for path, state in report["indexes"].items():
+            click.echo(f"index {path}: {state}")
+        if not no_build:
+            for path, state in report["indexes"].items():
+                if state == "BUILDING":
+                    table, index = path.split(".", 1)
+                    _build(client, table, index, workers, (0, 1), False, rebuild=False)
+        if not report["created"] and not report["indexes"]:
+            click.echo("schema already applied: nothing to do")
+
+
+@schema.command("show")
+@click.argument("table", required=False)
+@click.pass_context
+def schema_show(ctx: click.Context, table: str | None) -> None:
+    """Print the applied schema (of one TABLE, or all) with index states.
+
+    Example: culvert schema show people
+    """
+    from culvert_py.schema import schema_to_dict
+
+    with _client(ctx) as client:
+        _, applied, states = client.meta.load()
+        if applied is None:
+            raise CulvertError(f"no schema applied to {client.store.url}")
+        doc = schema_to_dict(applied)["tables"]
+        if table is not None:
+            applied.table(table)
+            doc = {table: doc[table]}
+        for name, spec in doc.items():
+            for index in spec.get("indexes", {}):
+                spec["indexes"][index]["state"] = states.get((name, index), "ACTIVE")
+        click.echo(json.dumps({"tables": doc}, indent=2))
+
+
+@schema.command("ddl")
+@click.argument("file", type=click.Path(dir_okay=False))
+def schema_ddl(file: str) -> None:
+    """Print HBase shell statements (with SPLITS) creating the tables of FILE.
+
+    For admins who create tables themselves, or clusters without a Thrift2 gateway.
+
+    Example: culvert schema ddl schemas/examples/people.toml | hbase shell -n
+    """
+    from culvert_py.keys import INDEX_FAMILY, IndexKeys
+    from culvert_py.meta import META_FAMILY, META_TABLE
+    from culvert_py.schema import load_schema
+
+    def family(name: str) -> str:
+        return f"{{NAME => '{name}', VERSIONS => 1, BLOCKCACHE => true, BLOOMFILTER => 'ROW'}}"
+
+    loaded = load_schema(file)
+    click.echo(f"create '{META_TABLE}', {family(META_FAMILY)}")
+    for table in loaded.tables.values():
+        click.echo(f"create '{table.hbase_table}', {family(table.family)}")
+        for index in table.indexes.values():
+            splits = ", ".join(
+                '"' + "".join(f"\\x{b:02x}" for b in k) + '"'
+                for k in IndexKeys(table, index).split_keys()
+            )
+            click.echo(
+                f"create '{index.hbase_table}', {family(INDEX_FAMILY)}, SPLITS => [{splits}]"
+            )
+
+
+# -- load ----------------------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--rows", default=1000, show_default=True, help="Rows to write and read back.")
+@click.argument("table")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from suffix.")
+@click.option("--null", "null_token", help="A token meaning NULL, e.g. NA.")
+@click.option("--rejects", type=click.Path(dir_okay=False), help="Default: FILE.rejects.jsonl.")
+@click.option("--workers", default=16, show_default=True, help="Threads for store calls.")
+@click.option("--batch-size", default=1000, show_default=True)
+@click.option("--bulk", is_flag=True, help="Insert-only: skip reading current rows (new keys).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted load of the same file.")
+@click.pass_context
+def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, resume) -> None:
+    """Load a CSV (with header) or JSON Lines FILE into TABLE.
+
+    Bad rows go to the rejects file with line number and reason and never stop the good
+    ones; rerunning converges to the same state.
+
+    Example: culvert load people people.csv --null NA
+    """
+    import os
+
+    from culvert_py.loader import load_file
+
+    with _client(ctx, workers) as client:
+        target = client.table(table)
+        total = os.path.getsize(file)
+        with click.progressbar(length=total, label="loading", show_eta=True) as bar:
+            done = [0]
+
+            def progress(read: int, _total: int) -> None:
+                bar.update(read - done[0])
+                done[0] = read
+
+            report = load_file(
+                target,
+                file,
+                format=fmt,
+                null_token=null_token,
+                rejects_path=rejects,
+                batch_size=batch_size,
+                bulk=bulk,
+                resume=resume,
+                progress=progress,
+            )
+        click.echo(report.summary())
+        if report.rejected:
+            sys.exit(1)
+
+
+# -- query / get ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("table")
+@click.argument("where", required=False)
+@click.option("--columns", help="Comma-separated columns to print (default: all).")
+@click.option("--order-by", help="Sort by this column.")
+@click.option("--desc", is_flag=True, help="Descending order (with --order-by).")
+@click.option("--limit", type=int)
+@click.option("--cursor", help="Resume after the page that printed this cursor.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--explain", is_flag=True, help="Print the plan instead of rows.")
+@click.option("--analyze", is_flag=True, help="Run the query and print the plan with actuals.")
+@click.option("--use-index", help="Force an index by name, or NO_INDEX for a full scan.")
+@click.pass_context
+def query(
+    ctx, table, where, columns, order_by, desc, limit, cursor, fmt, explain, analyze, use_index
+) -> None:
+    """Print the rows of TABLE matching WHERE (a SQL WHERE subset).
+
+    WHERE supports = != < <= > >= BETWEEN, IN (...), LIKE 'prefix%', CONTAINS(col, 'word'),
+    IS [NOT] NULL, AND, OR, NOT, parentheses, TIMESTAMP '2013-01-01T10:00:00Z'.
+
+    Example: culvert query flights "origin = 'JFK' AND dep_delay > 120" --limit 20 --explain
+    """
+    with _client(ctx) as client:
+        target = client.table(table)
+        cols = [c.strip() for c in columns.split(",")] if columns else None
+        order = (order_by, desc) if order_by else None
+        if desc and not order_by:
+            raise QueryError("--desc needs --order-by")
+        if explain or analyze:
+            result = target.explain(where, cols, order, limit, use_index, analyze=analyze)
+            click.echo(result.text)
+            return
+        t0 = time.perf_counter()
+        rows = target.query(where, cols, order, limit, cursor, use_index)
+        names = cols or list(target.definition.columns)
+        for line in render_rows(rows, names, fmt):
+            click.echo(line)
+        elapsed = time.perf_counter() - t0
+        if fmt == "table":
+            click.echo(f"({rows.plan.actual_rows} rows, {elapsed * 1000:.1f} ms)", err=True)
+        if rows.cursor:
+            click.echo(f"next page: --cursor {rows.cursor}", err=True)
+
+
+@main.command()
+@click.argument("table")
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+def get(ctx, table, keys, fmt) -> None:
+    """Print rows of TABLE by row key (a JSON array for a composite key).
+
+    Example: culvert get people u1 u2     culvert get flights '["AA", 11, "2013-01-01T05:00:00Z"]'
+    """
+    from culvert_py.loader import parse_key
+
+    with _client(ctx) as client:
+        target = client.table(table)
+        parsed = [parse_key(target.definition, k) for k in keys]
+        rows = target.get_many(parsed)
+        missing = [k for k, r in zip(keys, rows, strict=True) if r is None]
+        names = list(target.definition.columns)
+        for line in render_rows([r for r in rows if r is not None], names, fmt):
+            click.echo(line)
+        for k in missing:
+            click.echo(f"not found: {k}", err=True)
+        if missing:
+            sys.exit(1)
+
+
+# -- index and stats -------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument(
+    "action", type=click.Choice(["list", "build", "rebuild", "verify", "repair", "drop"])
+)
+@click.argument("table")
+@click.argument("index", required=False)
+@click.option("--workers", default=8, show_default=True)
+@click.option("--shard", default="0/1", show_default=True, help="I/N: this host's share.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted build.")
+@click.pass_context
+def index(ctx, action, table, index, workers, shard, resume) -> None:
+    """List, build, rebuild, verify, repair or drop the indexes of TABLE.
+
+    Example: culvert index verify people by_age     culvert index build people by_name --shard 0/4
+    """
+    from culvert_py import build
+
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+        if not 0 <= i < n:
+            raise ValueError
+    except ValueError:
+        raise CulvertError(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 0/4") from None
+    with _client(ctx, workers) as client:
+        target = client.table(table)
+        if action == "list":
+            for name, spec in target.definition.indexes.items():
+                cols = ", ".join(spec.columns)
+                click.echo(f"{name:<24}{spec.kind:<7}{target.states[name]:<10}({cols})")
+            return
+        names = [index] if index else list(target.definition.indexes)
+        for name in names:
+            target._index(name)
+        failed = False
+        for name in names:
+            if action in ("build", "rebuild"):
+                _build(client, table, name, workers, (i, n), resume, rebuild=action == "rebuild")
+            elif action in ("verify", "repair"):
+                report = build.verify_index(
+                    client, table, name, repair=action == "repair", workers=workers
+                )
+                click.echo(f"{table}.{name}: {report.summary()}")
+                failed |= action == "verify" and not report.clean
+            else:
+                build.drop_index(client, table, name)
+                click.echo(f"dropped {table}.{name}")
+        if failed:
+            sys.exit(1)
+
+
+def _build(client, table, index, workers, shard, resume, rebuild: bool) -> None:
+    from culvert_py import build
+
+    run = build.rebuild_index if rebuild else build.build_index
+    with click.progressbar(length=0, label=f"building {table}.{index}", show_pos=True) as bar:
+
+        def progress(done: int, total: int | None) -> None:
+            if total:
+                bar.length = total
+            bar.update(done - bar.pos)
+
+        report = run(
+            client, table, index, workers=workers, shard=shard, resume=resume, progress=progress
+        )
+    click.echo(f"{table}.{index}: {report.summary()}")
+
+
+@main.command()
+@click.argument("table")
+@click.option("--refresh", is_flag=True, help="Collect statistics now (scans the indexes).")
+@click.pass_context
+def stats(ctx, table, refresh) -> None:
+    """Show (or --refresh) the statistics the planner uses for TABLE.
+
+    Example: culvert stats people --refresh
+    """
+    with _client(ctx) as client:
+        target = client.table(table)
+        current = target.refresh_stats() if refresh else target.stats()
+        if current is None:
+            click.echo(f"{table}: no statistics yet; run `culvert stats {table} --refresh`")
+            return
+        click.echo(f"{table}: {current.rows:,} rows")
+        for name, s in current.indexes.items():
+            ndv = "/".join(f"{n:,}" for n in s.prefix_ndv)
+            click.echo(
+                f"  {name:<24}{s.entries:>12,} entries  distinct {ndv}  "
+                f"nulls {s.null_entries:,}  top values {len(s.mcv)}"
+            )
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--rows", default=5000, show_default=True, help="Rows to generate.")
 @click.pass_context
 def demo(ctx: click.Context, rows: int) -> None:
-    """Round-trip rows through the store: create a pre-split table, write, read, scan, drop.
+    """Create a sample table with every index kind, load it, and compare five queries'
+    plans and timings with a full scan.
 
-    Example: culvert demo --rows 5000
+    Example: culvert --store sqlite:// demo --rows 5000
     """
-    with open_store(ctx.obj["store_url"]) as store:
-        click.echo(f"store: {store.describe()}")
-        name = f"culvert_demo_{int(time.time())}"
-        splits = [bytes([i * 32]) for i in range(1, 8)]
-        store.create_table(name, ["d"], splits)
-        try:
-            table = store.table(name)
-            keys = [b"%c-row-%07d" % (i * 7 % 256, i) for i in range(rows)]
-            t0 = time.perf_counter()
-            table.put_many(
-                ((k, {b"d:n": str(i).encode(), b"d:tag": b"demo"}) for i, k in enumerate(keys)),
-                timestamp=int(time.time() * 1000),
-            )
-            t1 = time.perf_counter()
-            got = table.get_many(keys)
-            t2 = time.perf_counter()
-            scanned = sum(1 for _ in table.scan(batch_size=1000))
-            t3 = time.perf_counter()
-            ok = len(got) == rows and scanned == rows
-            click.echo(f"table {name}: {len(store.regions(name))} regions")
-            click.echo(
-                f"wrote {rows} rows in {t1 - t0:.3f}s, read {len(got)} back in "
-                f"{t2 - t1:.3f}s, scanned {scanned} in {t3 - t2:.3f}s"
-            )
-            click.echo("round trip: OK" if ok else "round trip: MISMATCH")
-        finally:
-            store.delete_table(name)
-        if not ok:
-            sys.exit(1)
+    from culvert_cli.demo import run_demo
+
+    with _client(ctx) as client:
+        run_demo(client, rows, click.echo)
 
 
 if __name__ == "__main__":

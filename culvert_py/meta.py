@@ -12,6 +12,7 @@ Index states: ``BUILDING`` (writers maintain it, queries do not use it), ``ACTIV
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from culvert_py.errors import SchemaError, StoreError
@@ -44,6 +45,10 @@ def _stats_row(table: str) -> bytes:
     return b"stats\x00" + table.encode()
 
 
+def _checkpoint_row(name: str) -> bytes:
+    return b"checkpoint\x00" + name.encode()
+
+
 def _index_row(table: str, index: str) -> bytes:
     return b"index\x00" + table.encode() + b"\x00" + index.encode()
 
@@ -61,6 +66,8 @@ class Meta:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._table = store.table(META_TABLE)
+        self._checkpoint_ts = 0
+        self._ts_lock = threading.Lock()
 
     def ensure(self) -> None:
         """Create the meta table if it does not exist."""
@@ -151,6 +158,37 @@ class Meta:
             return None
         row = self._table.get_many([_stats_row(table)], columns=[_JSON]).get(_stats_row(table))
         return row[_JSON].decode() if row else None
+
+    def save_checkpoint(self, name: str, document: str) -> None:
+        """Store the checkpoint document (JSON text) of a resumable job; the newest write wins.
+
+        :param name: the job's name, e.g. ``"load:people:/data/people.csv"``
+        :param document: the job's state, as the job defines it
+        """
+        self.ensure()
+        self._table.put_many([(_checkpoint_row(name), {_JSON: document.encode()})], self._next_ts())
+
+    def load_checkpoint(self, name: str) -> str | None:
+        """The checkpoint document saved under ``name``, or ``None`` when there is none."""
+        if not self.exists():
+            return None
+        row = self._table.get_many([_checkpoint_row(name)], columns=[_JSON]).get(
+            _checkpoint_row(name)
+        )
+        return row[_JSON].decode() if row else None
+
+    def clear_checkpoint(self, name: str) -> None:
+        """Remove the checkpoint saved under ``name`` (a no-op when there is none)."""
+        if self.exists():
+            self._table.delete_many([_checkpoint_row(name)], self._next_ts())
+
+    def _next_ts(self) -> int:
+        # A delete at T masks every put at <= T: a checkpoint saved in the same millisecond
+        # as the clear before it would vanish, so this client's checkpoint writes strictly
+        # increase.
+        with self._ts_lock:
+            self._checkpoint_ts = max(_now_ms(), self._checkpoint_ts + 1)
+            return self._checkpoint_ts
 
     def set_state(self, table: str, index: str, state: str) -> int:
         """Set one index's state and bump the generation so writers notice.

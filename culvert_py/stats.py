@@ -166,8 +166,10 @@ class IndexStats:
         The result is at least 1 when the index has non-NULL entries: statistics age, and a
         zero would make any access look free.
 
-        :param encoded_first: the encoded first ``k`` values, as in the entry keys (no salt)
-        :param k: how many leading values ``encoded_first`` holds
+        :param encoded_first: the encoded first ``k`` values, as in the entry keys (no salt);
+            for ``k > 1`` only its first value is looked at, so any bytes that begin with the
+            encoded first value will do (the start key of a prefix scan, say)
+        :param k: how many leading values are fixed
         :return: the estimated number of entries
         :raises ValueError: when ``k`` is not between 1 and the number of indexed columns
         """

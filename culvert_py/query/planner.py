@@ -512,7 +512,9 @@ class Planner:
         covered = needed <= (set(self.table.row_key) | set(index.columns) | set(index.include))
         scan = IndexScan(index, key_ranges, covered, _conjoin(answered))
         scan.point_counts = point_counts
-        scan.est_entries = self._estimate(index, key_ranges, bound, first_points is not None)
+        scan.est_entries = self._estimate(
+            index, key_ranges, len(point_counts), first_points is not None
+        )
         for r in key_ranges:
             r.text = str(scan.answers)
         scan.est_rows = scan.est_entries
@@ -541,7 +543,8 @@ class Planner:
             return [keys.bucket_of(first, b"")]
         return list(range(index.buckets))
 
-    def _estimate(self, index: IndexDef, ranges: list[KeyRange], bound: int, points: bool):
+    def _estimate(self, index: IndexDef, ranges: list[KeyRange], pinned: int, points: bool):
+        """Estimated entries in ``ranges``; ``pinned`` leading columns are equality points."""
         if self.stats is None or index.name not in self.stats.indexes:
             return None
         stats = self.stats.indexes[index.name]
@@ -550,7 +553,7 @@ class Planner:
         for r in ranges:
             first_len = _first_value_length(keys, r.start)
             if points and first_len is not None:
-                k = min(bound, len(stats.prefix_ndv))
+                k = min(pinned, len(stats.prefix_ndv))
                 est = stats.rows_equal(r.start[:first_len], 1)
                 if k > 1:
                     est = (
