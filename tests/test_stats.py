@@ -249,6 +249,7 @@ def test_rows_equal_uses_mcvs_nulls_and_the_average_of_the_rest():
     assert stats.rows_equal(enc(None)) == 100
     assert stats.rows_equal(enc("other")) == pytest.approx(400 / 100)
     assert stats.rows_equal(enc("hot") + enc(1, "int"), k=2) == 200
+    assert stats.rows_equal(enc("hot") + b"\x21any scan start", k=2) == 200
     assert stats.rows_equal(enc("warm") + enc(1, "int"), k=2) == 1
     # 398 prefixes under the 100 other values: about 4 each, so about one entry each.
     assert stats.rows_equal(enc("other") + enc(1, "int"), k=2) == pytest.approx(1.005, 0.01)

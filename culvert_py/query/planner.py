@@ -553,14 +553,8 @@ class Planner:
         for r in ranges:
             first_len = _first_value_length(keys, r.start)
             if points and first_len is not None:
-                k = min(pinned, len(stats.prefix_ndv))
-                est = stats.rows_equal(r.start[:first_len], 1)
-                if k > 1:
-                    est = (
-                        stats.rows_equal(r.start[:first_len], 1)
-                        * stats.prefix_ndv[0]
-                        / max(stats.prefix_ndv[k - 1], 1)
-                    )
+                k = max(1, min(pinned, len(stats.prefix_ndv)))
+                est = stats.rows_equal(r.start if k > 1 else r.start[:first_len], k)
                 # A further range on the next column after the points.
                 if r.stop != prefix_successor(r.start):
                     est *= SUBRANGE_FRACTION
