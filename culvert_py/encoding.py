@@ -508,6 +508,53 @@ def decode_tuple(
     return tuple(values), offset
 
 
+def cell_decoder(type_name: str) -> Callable[[bytes], object]:
+    """A fast decoder of one whole ascending, non-NULL value (a primary-table cell).
+
+    Rows are decoded cell by cell on every query, so the common shapes (a fixed-width
+    number, a string without NUL bytes) take a short path; anything else goes through
+    :func:`decode_value`, which validates fully.
+
+    :param type_name: one of :data:`COLUMN_TYPES`
+    :returns: ``decode(data) -> value``
+    :raises EncodingError: (from the decoder) for malformed bytes
+    """
+    _check_type_name(type_name)
+    header = _HEADERS[type_name]
+
+    def slow(data: bytes) -> object:
+        value, end = decode_value(data, type_name)
+        if end != len(data):
+            raise EncodingError(f"malformed {type_name}: {len(data) - end} bytes after the value")
+        return value
+
+    if type_name in ("str", "bytes"):
+        text = type_name == "str"
+
+        def terminated(data: bytes) -> object:
+            if data[:1] == bytes((header,)) and data[-2:] == b"\x00\x01":
+                body = data[1:-2]
+                if b"\x00" not in body:
+                    if not text:
+                        return body
+                    try:
+                        return body.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass
+            return slow(data)
+
+        return terminated
+    if type_name == "int":
+
+        def fixed_int(data: bytes) -> object:
+            if len(data) == 9 and data[0] == header:
+                return int.from_bytes(data[1:], "big") - _SIGN64
+            return slow(data)
+
+        return fixed_int
+    return slow
+
+
 def prefix_successor(key: bytes) -> bytes | None:
     """Smallest byte string greater than every byte string that starts with ``key``.
 

@@ -40,6 +40,7 @@ store's capability report says.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import struct
@@ -49,7 +50,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from culvert_py.encoding import decode_value, encode_value
+from culvert_py.encoding import cell_decoder, encode_value
 from culvert_py.errors import ConsistencyError, SchemaError
 from culvert_py.keys import (
     COVERED_PREFIX,
@@ -100,18 +101,21 @@ def decode_row(table: TableDef, cells: Mapping[bytes, bytes]) -> dict[str, objec
         version = version[0]
     if is_deleted(version):
         return None
-    prefix = table.family.encode() + b":"
+    decoders = _row_decoders(table.name, table.family, tuple(table.columns.items()))
     row: dict[str, object] = {}
     for column, raw in cells.items():
-        if not column.startswith(prefix):
-            continue
-        name = column[len(prefix) :].decode()
-        typ = table.columns.get(name)
-        if typ is None:
+        known = decoders.get(column)
+        if known is None:
             continue  # the version cell, or a column written by someone else
-        value = raw[0] if isinstance(raw, tuple) else raw
-        row[name] = decode_value(value, typ)[0]
+        name, decode = known
+        row[name] = decode(raw[0] if isinstance(raw, tuple) else raw)
     return row
+
+
+@functools.lru_cache(maxsize=64)
+def _row_decoders(table: str, family: str, columns: tuple) -> dict[bytes, tuple]:
+    """``{b"family:column": (column, decoder)}`` for one table definition."""
+    return {f"{family}:{name}".encode(): (name, cell_decoder(typ)) for name, typ in columns}
 
 
 def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from culvert_py.encoding import (
     COLUMN_TYPES,
+    cell_decoder,
     check_value,
     decode_tuple,
     decode_value,
@@ -499,3 +500,18 @@ def test_decode_offset_outside_the_data_is_rejected():
         decode_value(encode_value(1, "int"), "int", -1)
     with pytest.raises(EncodingError, match=r"cannot decode str"):
         decode_value("\x00", "int")
+
+
+@pytest.mark.parametrize("type_name", sorted(COLUMN_TYPES))
+def test_cell_decoder_agrees_with_decode_value(type_name):
+    decode = cell_decoder(type_name)
+
+    @settings(max_examples=150, deadline=None)
+    @given(_VALUES[type_name])
+    def check(value):
+        data = encode_value(value, type_name)
+        assert _same(decode(data), decode_value(data, type_name)[0])
+
+    check()
+    with pytest.raises(EncodingError):
+        decode(b"\x7f\x00")
