@@ -201,7 +201,9 @@ def load_file(
         raise LoadError(f"cannot read {str(source)!r}: {exc.strerror or exc}") from None
     with fh:
         stat = os.fstat(fh.fileno())
-        rejects = Path(rejects_path) if rejects_path is not None else Path(f"{source}.rejects.jsonl")
+        rejects = (
+            Path(rejects_path) if rejects_path is not None else Path(f"{source}.rejects.jsonl")
+        )
         job = _Load(
             table=table,
             fh=fh,
@@ -282,7 +284,7 @@ def _check_encoding(encoding: str) -> None:
         raise LoadError(f"unknown text encoding {encoding!r}") from None
     # Lines are split on b"\n" and CSV structure found on b'"' and b"," before decoding, which
     # is only right when those characters are those single bytes (not so in UTF-16).
-    if "\n\",".encode(encoding, "replace") != b'\n",':
+    if '\n",'.encode(encoding, "replace") != b'\n",':
         raise LoadError(
             f"encoding {encoding!r} is not ASCII-compatible; convert the file to UTF-8 first"
         )
@@ -411,7 +413,9 @@ def _csv_records(lines: Iterator[_Line], encoding: str) -> Iterator[_Record]:
                 pushed_back.extendleft(reversed(parts[1:]))
                 text, _ = _decode(first.data, encoding)
                 limit = "the end of the file" if more is None else f"{MAX_RECORD_BYTES:,} bytes"
-                reason = f"unterminated quoted field (no closing quote before {limit})"
+                reason = (
+                    f"malformed CSV: unterminated quoted field (no closing quote before {limit})"
+                )
                 yield _Record(first.number, first.number, first.end, text, first.size, None, reason)
                 break
             parts.append(more)
@@ -472,7 +476,7 @@ def _split_quoted(text: str) -> list[str]:
             while True:
                 close = text.find('"', position)
                 if close < 0:
-                    raise _Bad("unterminated quoted field")
+                    raise _Bad("malformed CSV: unterminated quoted field")
                 pieces.append(text[position:close])
                 if text[close + 1 : close + 2] == '"':
                     pieces.append('"')
@@ -482,8 +486,8 @@ def _split_quoted(text: str) -> list[str]:
                 break
             if position < size and text[position] != ",":
                 raise _Bad(
-                    f"field {len(fields) + 1}: {text[position]!r} after a closing quote "
-                    "(a quote inside a quoted field is written twice: \"\")"
+                    f"malformed CSV: field {len(fields) + 1}: {text[position]!r} after a closing "
+                    'quote (a quote inside a quoted field is written twice: "")'
                 )
             fields.append("".join(pieces))
         else:
@@ -633,7 +637,10 @@ class _Rows:
 
     def from_csv(self, fields: list[str]) -> dict[str, object]:
         if len(fields) != len(self.header):
-            raise _Bad(f"expected {len(self.header)} fields (as the header), got {len(fields)}")
+            raise _Bad(
+                f"malformed CSV: expected {len(self.header)} fields (as the header), "
+                f"got {len(fields)}"
+            )
         row: dict[str, object] = {}
         problems = []
         for (name, type_name), text in zip(self.header, fields, strict=True):
@@ -655,8 +662,7 @@ class _Rows:
         unknown = [k for k in value if k not in known]
         if unknown:
             raise _Bad(
-                f"unknown column(s) {', '.join(map(repr, unknown))} "
-                f"(known: {', '.join(known)})"
+                f"unknown column(s) {', '.join(map(repr, unknown))} (known: {', '.join(known)})"
             )
         row: dict[str, object] = {}
         problems = []
@@ -698,9 +704,7 @@ class _Rows:
         pk = primary_key(self.table, row)
         if 2 * bound > MAX_KEY_BYTES:
             if len(pk) > MAX_KEY_BYTES:
-                raise _Bad(
-                    f"row key takes {len(pk):,} bytes, more than HBase's {MAX_KEY_BYTES:,}"
-                )
+                raise _Bad(f"row key takes {len(pk):,} bytes, more than HBase's {MAX_KEY_BYTES:,}")
             for keys in self.keyed:
                 if any(len(k) > MAX_KEY_BYTES for k in keys.entry_keys(row, pk)):
                     raise _Bad(
@@ -709,3 +713,292 @@ class _Rows:
                         "too long to index)"
                     )
         return pk
+
+
+# --------------------------------------------------------------------------- the load
+
+
+@dataclass
+class _Batch:
+    """Records read since the last batch: rows to write, rejects to list, where they end."""
+
+    rows: list[dict] = field(default_factory=list)
+    keys: set[bytes] = field(default_factory=set)
+    rejects: list[bytes] = field(default_factory=list)
+    read: int = 0
+    size: int = 0
+    end: int = 0
+    last_line: int = 0
+
+
+def _reject_line(record: _Record, reason: str) -> bytes:
+    document = {"line": record.line, "raw": record.raw, "reason": reason}
+    return (json.dumps(document, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+
+
+class _Load:
+    """One run of :func:`load_file`: reads records, sends batches, checkpoints in order."""
+
+    def __init__(
+        self,
+        *,
+        table: IndexedTable,
+        fh: IO[bytes],
+        path: Path,
+        fmt: str,
+        encoding: str,
+        null_token: str | None,
+        rejects: Path,
+        batch_size: int,
+        bulk: bool,
+        progress: Callable[[int, int], None] | None,
+        size: int,
+        mtime_ns: int,
+    ) -> None:
+        self.table = table
+        self.fh = fh
+        self.path = path
+        self.fmt = fmt
+        self.encoding = encoding
+        self.null_token = null_token
+        self.rejects_path = rejects
+        self.batch_size = batch_size
+        self.bulk = bulk
+        self.progress = progress
+        self.size = size
+        self.mtime_ns = mtime_ns
+        self.meta = table.client.meta
+        self.name = f"load:{table.name}:{path}"
+        self.rows = _Rows(table.definition, null_token)
+        self.depth = max(1, table.client.pipeline_depth)
+        self.base = {"read": 0, "loaded": 0, "rejected": 0}  # from the checkpoint
+        self.done = {"read": 0, "loaded": 0, "rejected": 0}  # by this run
+        self.rejects_size = 0
+        self._rejects_fh: IO[bytes] | None = None
+
+    def run(self, resume: bool) -> LoadReport:
+        started = time.perf_counter()
+        checkpoint = self._resume_point() if resume else None
+        if checkpoint is None:
+            # A fresh start: an old checkpoint must not outlive the rejects file it points into.
+            self.meta.clear_checkpoint(self.name)
+        records = self._records(0, 1)
+        if self.fmt == "csv":
+            header = next(records, None)
+            if header is not None:
+                self.rows.set_header(header, self.path)
+        elif checkpoint is None:
+            records = self._refuse_json_array(records)
+        if checkpoint is not None:
+            self.base = {k: checkpoint[k] for k in self.base}
+            self.fh.seek(checkpoint["offset"])
+            records = self._records(checkpoint["offset"], checkpoint["line"] + 1)
+            log.info(
+                "%s: resuming at line %d (%d rows before it)",
+                self.name,
+                checkpoint["line"] + 1,
+                checkpoint["read"],
+            )
+        self._prepare_rejects(checkpoint)
+        try:
+            self._load(records)
+        finally:
+            if self._rejects_fh is not None:
+                self._rejects_fh.close()
+        self.meta.clear_checkpoint(self.name)
+        report = LoadReport(
+            read=self.done["read"],
+            loaded=self.done["loaded"],
+            rejected=self.done["rejected"],
+            skipped=self.base["read"],
+            seconds=time.perf_counter() - started,
+            rejects_path=str(self.rejects_path) if self.rejects_size else None,
+        )
+        log.info("%s: %s", self.name, report.summary())
+        return report
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _records(self, offset: int, line: int) -> Iterator[_Record]:
+        lines = _lines(self.fh, offset, line, self.encoding)
+        if self.fmt == "csv":
+            return _csv_records(lines, self.encoding)
+        return _json_records(lines, self.encoding)
+
+    def _refuse_json_array(self, records: Iterator[_Record]) -> Iterator[_Record]:
+        """Stop early on a file that holds one JSON array: every "line" of it would be bad."""
+        first = next(records, None)
+        if (
+            first is not None
+            and first.raw.lstrip().startswith("[")
+            and (first.reason or isinstance(first.value, list))
+        ):
+            raise LoadError(
+                f"{str(self.path)!r} line {first.line}: the file holds a JSON array; the "
+                "loader reads JSON Lines, one object per line (convert with jq -c '.[]')"
+            )
+        if first is not None:
+            yield first
+        yield from records
+
+    def _resume_point(self) -> dict | None:
+        text = self.meta.load_checkpoint(self.name)
+        if text is None:
+            log.info("%s: no checkpoint to resume from; loading from the start", self.name)
+            return None
+        where = f"load of {str(self.path)!r} into {self.table.name!r}"
+        try:
+            checkpoint = json.loads(text)
+            if checkpoint.get("version") != _CHECKPOINT_VERSION:
+                raise ValueError(f"version {checkpoint.get('version')!r}")
+            for key in ("size", "mtime_ns", "line", "offset", "read", "loaded", "rejected"):
+                if not isinstance(checkpoint[key], int):
+                    raise ValueError(f"{key} is not an integer")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LoadError(
+                f"cannot resume the {where}: its checkpoint is unreadable ({exc}); "
+                "load again without resume"
+            ) from None
+        if (checkpoint["size"], checkpoint["mtime_ns"]) != (self.size, self.mtime_ns):
+            raise LoadError(
+                f"cannot resume the {where}: the file changed since the checkpoint (size "
+                f"{checkpoint['size']:,} -> {self.size:,} bytes, modified "
+                f"{_when(checkpoint['mtime_ns'])} -> {_when(self.mtime_ns)}); resuming would "
+                "skip or repeat rows, so load it again without resume"
+            )
+        for key, now in (("format", self.fmt), ("null", self.null_token)):
+            if checkpoint.get(key) != now:
+                raise LoadError(
+                    f"cannot resume the {where}: it was started with {key} "
+                    f"{checkpoint.get(key)!r}, not {now!r}; resume with the same options"
+                )
+        return checkpoint
+
+    # -- rejects ------------------------------------------------------------------------
+
+    def _prepare_rejects(self, checkpoint: dict | None) -> None:
+        """Truncate the rejects file: to empty, or to its size at the checkpoint."""
+        path = self.rejects_path
+        keep = 0
+        if checkpoint is not None and checkpoint.get("rejects") == str(path.resolve()):
+            keep = checkpoint.get("rejects_size", 0)
+        try:
+            size = path.stat().st_size if path.exists() else 0
+            if keep > size:
+                log.warning("%s: rejects file %s shorter than at the checkpoint", self.name, path)
+                keep = size
+            if size > keep:
+                os.truncate(path, keep)
+        except OSError as exc:
+            raise LoadError(f"cannot write rejects file {str(path)!r}: {exc.strerror}") from None
+        self.rejects_size = keep
+
+    def _write_rejects(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        try:
+            if self._rejects_fh is None:
+                self._rejects_fh = open(self.rejects_path, "ab")  # noqa: SIM115 - closed in run
+            self._rejects_fh.writelines(lines)
+            # Flushed before the checkpoint that counts them, so a crash loses none of them.
+            self._rejects_fh.flush()
+        except OSError as exc:
+            raise LoadError(
+                f"cannot write rejects file {str(self.rejects_path)!r}: {exc.strerror}"
+            ) from None
+        self.rejects_size += sum(len(line) for line in lines)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _load(self, records: Iterator[_Record]) -> None:
+        window: deque[tuple[_Batch, Future | None]] = deque()
+        pool = ThreadPoolExecutor(max_workers=self.depth, thread_name_prefix="culvert-load")
+        try:
+            batch = _Batch()
+            for record in records:
+                self._add(batch, record)
+                if (
+                    len(batch.rows) >= self.batch_size
+                    or len(batch.rejects) >= self.batch_size
+                    or batch.size >= _MAX_BATCH_BYTES
+                ):
+                    self._send(batch, window, pool)
+                    batch = _Batch()
+            if batch.read:
+                self._send(batch, window, pool)
+            while window:
+                self._finish(*window.popleft())
+        finally:
+            # Every batch sent has ended before the load returns or raises: nothing writes
+            # behind the caller's back (a batch not yet started is dropped; resume redoes it).
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _add(self, batch: _Batch, record: _Record) -> None:
+        batch.read += 1
+        batch.size += record.size
+        batch.end = record.end
+        batch.last_line = record.last_line
+        try:
+            if record.reason:
+                raise _Bad(record.reason)
+            if self.fmt == "csv":
+                row = self.rows.from_csv(record.value)
+            else:
+                row = self.rows.from_json(record.value)
+            pk = self.rows.check(row)
+        except _Bad as exc:
+            batch.rejects.append(_reject_line(record, str(exc)))
+            return
+        except CulvertError as exc:  # a check this module missed: still one row's problem
+            batch.rejects.append(_reject_line(record, str(exc)))
+            return
+        batch.rows.append(row)
+        batch.keys.add(pk)
+
+    def _send(self, batch: _Batch, window: deque, pool: ThreadPoolExecutor) -> None:
+        # A key written by a batch in flight waits for it, so the later line wins.
+        for other, future in window:
+            if future is not None and not batch.keys.isdisjoint(other.keys):
+                future.result()
+        while len(window) >= self.depth:
+            self._finish(*window.popleft())
+        future = None
+        if batch.rows:
+            future = pool.submit(
+                self.table.put_many, batch.rows, bulk=self.bulk, batch_size=self.batch_size
+            )
+        window.append((batch, future))
+        # Checkpoint finished batches now, oldest first: a checkpoint covers a batch only when
+        # every batch before it is written too.
+        while window and (window[0][1] is None or window[0][1].done()):
+            self._finish(*window.popleft())
+
+    def _finish(self, batch: _Batch, future: Future | None) -> None:
+        if future is not None:
+            future.result()
+        self._write_rejects(batch.rejects)
+        self.done["read"] += batch.read
+        self.done["loaded"] += len(batch.rows)
+        self.done["rejected"] += len(batch.rejects)
+        totals = {k: self.base[k] + self.done[k] for k in self.base}
+        checkpoint = {
+            "version": _CHECKPOINT_VERSION,
+            "table": self.table.name,
+            "file": str(self.path),
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "format": self.fmt,
+            "null": self.null_token,
+            "line": batch.last_line,
+            "offset": batch.end,
+            **totals,
+            "rejects": str(self.rejects_path.resolve()),
+            "rejects_size": self.rejects_size,
+        }
+        self.meta.save_checkpoint(self.name, json.dumps(checkpoint))
+        if self.progress is not None:
+            self.progress(batch.end, self.size)
+
+
+def _when(mtime_ns: int) -> str:
+    return datetime.fromtimestamp(mtime_ns / 1e9).isoformat(timespec="seconds")

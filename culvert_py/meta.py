@@ -53,6 +53,16 @@ def _index_row(table: str, index: str) -> bytes:
     return b"index\x00" + table.encode() + b"\x00" + index.encode()
 
 
+#: Row-key kinds the meta table uses itself; documents cannot take these kinds.
+_RESERVED_KINDS = ("schema", "index", "stats", "checkpoint")
+
+
+def _doc_row(kind: str, name: str) -> bytes:
+    if kind in _RESERVED_KINDS or not kind or "\x00" in kind:
+        raise ValueError(f"meta document kind {kind!r}: reserved, empty or containing NUL")
+    return kind.encode() + b"\x00" + name.encode()
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -201,3 +211,109 @@ class Meta:
         if schema is None:
             raise SchemaError("no schema has been applied to this store")
         return self.save(generation, schema, {(table, index): state})
+
+    def state_since(self, table: str, index: str) -> tuple[str, int] | None:
+        """An index's state and the timestamp (ms) it was set at, or ``None`` when unset.
+
+        The builder waits a grace period counted from this timestamp: writers pick a state
+        change up at their next batch, and batches begun before it must have finished.
+        """
+        if not self.exists():
+            return None
+        row = _index_row(table, index)
+        found = self._table.get_many([row], columns=[_STATE], include_timestamp=True)
+        cell = found.get(row, {}).get(_STATE)
+        return (cell[0].decode(), cell[1]) if cell else None
+
+    def delete_state(self, table: str, index: str) -> None:
+        """Forget an index's state (after the index was dropped)."""
+        if self.exists():
+            self._delete_at_own_timestamps([_index_row(table, index)])
+
+    # -- documents: build plans, checkpoints ----------------------------------------------
+
+    def save_doc(
+        self,
+        kind: str,
+        name: str,
+        document: str,
+        *,
+        create: bool = False,
+        not_before: int = 0,
+    ) -> int | None:
+        """Store a JSON document as row ``kind NUL name`` of the meta table.
+
+        :param kind: what the document is (``"build"``, ``"load"`` …); not a reserved kind
+        :param name: its name within the kind
+        :param document: the text
+        :param create: only if no such document exists (atomic where the store has
+            check-and-mutate)
+        :param not_before: write at a timestamp at least this (ms): pass the timestamp
+            :meth:`load_doc` returned, so that a rewrite from a host whose clock lags still
+            supersedes the stored version
+        :return: the timestamp written at, or ``None`` when ``create`` found a document
+        :raises ValueError: for a reserved kind
+        """
+        row = _doc_row(kind, name)
+        self.ensure()
+        ts = max(_now_ms(), not_before)
+        mutation = RowMutation(row, {_JSON: document.encode()})
+        if not create:
+            self._table.mutate_many([mutation], ts)
+            return ts
+        if CAP_CHECK_AND_MUTATE in self.store.capabilities:
+            return ts if self._table.check_and_mutate(row, _JSON, None, mutation, ts) else None
+        if self.load_doc(kind, name) is not None:  # racy without check-and-mutate; documented
+            return None
+        self._table.mutate_many([mutation], ts)
+        return ts
+
+    def load_doc(self, kind: str, name: str) -> tuple[str, int] | None:
+        """``(document, timestamp)`` of a stored document, or ``None``."""
+        row = _doc_row(kind, name)
+        if not self.exists():
+            return None
+        cell = (
+            self._table.get_many([row], columns=[_JSON], include_timestamp=True)
+            .get(row, {})
+            .get(_JSON)
+        )
+        return (cell[0].decode(), cell[1]) if cell else None
+
+    def load_docs(self, kind: str, prefix: str = "") -> dict[str, tuple[str, int]]:
+        """``{name: (document, timestamp)}`` of the documents of ``kind`` named ``prefix…``."""
+        start = _doc_row(kind, prefix)
+        if not self.exists():
+            return {}
+        head = len(_doc_row(kind, ""))
+        return {
+            key[head:].decode(): (cells[_JSON][0].decode(), cells[_JSON][1])
+            for key, cells in self._table.scan(
+                prefix=start, columns=[_JSON], include_timestamp=True
+            )
+            if _JSON in cells
+        }
+
+    def delete_doc(self, kind: str, name: str) -> None:
+        """Delete a document (a no-op when absent)."""
+        if self.exists():
+            self._delete_at_own_timestamps([_doc_row(kind, name)])
+
+    def delete_docs(self, kind: str, prefix: str = "") -> int:
+        """Delete every document of ``kind`` named ``prefix…``; returns how many."""
+        if not self.exists():
+            return 0
+        rows = [key for key, _ in self._table.scan(prefix=_doc_row(kind, prefix))]
+        self._delete_at_own_timestamps(rows)
+        return len(rows)
+
+    def _delete_at_own_timestamps(self, rows: list[bytes]) -> None:
+        # A delete masks every put at or below its timestamp, even one arriving later. At
+        # "now" it could hide a document re-created in the same millisecond (or by a host
+        # whose clock lags); at the row's own newest timestamp it hides only what it read.
+        found = self._table.get_many(rows, include_timestamp=True)
+        by_ts: dict[int, list[bytes]] = {}
+        for row, cells in found.items():
+            by_ts.setdefault(max(ts for _, ts in cells.values()), []).append(row)
+        for ts, group in by_ts.items():
+            self._table.delete_many(group, ts)
