@@ -187,17 +187,15 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
 
     Example: culvert load people people.csv --null NA
     """
-    import os
-
     from culvert_py.loader import load_file
 
     with _client(ctx, workers) as client:
         target = client.table(table)
-        total = os.path.getsize(file)
-        with click.progressbar(length=total, label="loading", show_eta=True) as bar:
+        with click.progressbar(length=0, label="loading", show_eta=True) as bar:
             done = [0]
 
-            def progress(read: int, _total: int) -> None:
+            def progress(read: int, total: int) -> None:
+                bar.length = total
                 bar.update(read - done[0])
                 done[0] = read
 
@@ -214,7 +212,11 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
             )
         click.echo(report.summary())
         if report.rejected:
-            sys.exit(1)
+            click.echo(
+                f"error: {report.rejected} row(s) rejected; reasons in {report.rejects_path}",
+                err=True,
+            )
+            sys.exit(USER_ERROR)
 
 
 # -- query / get ---------------------------------------------------------------------------

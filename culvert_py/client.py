@@ -10,6 +10,7 @@ with culvert_py.connect("hbase://127.0.0.1:9090") as db:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,9 @@ from culvert_py.store.base import CAP_CHECK_AND_MUTATE, CAP_SERVER_FILTER, Store
 
 #: Rows per write batch: one store call per protocol step per batch.
 DEFAULT_BATCH_SIZE = 1000
+
+#: Seconds a query may plan with the schema it last read before checking the generation.
+QUERY_SCHEMA_MAX_AGE = 1.0
 
 _UNSET = object()
 
@@ -237,6 +241,7 @@ class IndexedTable:
         self.name = name
         self._lock = threading.Lock()
         self._generation = -1
+        self._checked = 0.0
         self._load()
 
     # -- schema and index states ---------------------------------------------------------
@@ -265,8 +270,18 @@ class IndexedTable:
         self._generation = generation
         self._stats = _UNSET
 
-    def refresh(self) -> None:
-        """Re-read the schema and index states if another client changed them."""
+    def refresh(self, max_age: float = 0.0) -> None:
+        """Re-read the schema and index states if another client changed them.
+
+        :param max_age: skip the check (one small read) when the last one is younger than
+            this many seconds; writers pass 0 (they must see a new BUILDING index at their
+            next batch), queries a second (a plan using a just-disabled index fails loudly,
+            it never returns wrong rows)
+        """
+        now = time.monotonic()
+        if max_age and now - self._checked < max_age:
+            return
+        self._checked = now
         if self.client.meta.generation() != self._generation:
             with self._lock:
                 self._load()
@@ -401,7 +416,7 @@ class IndexedTable:
 
     def plan(self, where=None, columns=None, order_by=None, limit=None, use_index=None) -> Plan:
         """The :class:`~culvert_py.query.planner.Plan` :meth:`query` would run."""
-        self.refresh()
+        self.refresh(max_age=QUERY_SCHEMA_MAX_AGE)
         return Planner(
             self.definition,
             self.states,

@@ -9,14 +9,19 @@ from culvert_py.store import DEFAULT_URL, default_url, open_store
 from culvert_py.store.sqlite import SQLiteStore
 
 
-def test_sqlite_urls_open_files_and_memory(tmp_path):
+def test_sqlite_urls_open_files_and_memory(tmp_path, monkeypatch):
     with open_store("sqlite://") as store:
         assert isinstance(store, SQLiteStore) and store.path == ":memory:"
     path = tmp_path / "x.db"
-    with open_store(f"sqlite:///{path}") as store:
+    with open_store(f"sqlite:///{path}") as store:  # four slashes: an absolute path
         store.create_table("t", ["f"])
+        assert store.url == f"sqlite:///{path}"
     with open_store(f"sqlite:///{path}") as store:
         assert store.list_tables() == ["t"]  # a file store persists
+    monkeypatch.chdir(tmp_path)
+    with open_store("sqlite:///relative.db") as store:  # three slashes: relative
+        store.create_table("r", ["f"])
+    assert (tmp_path / "relative.db").exists()
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,9 @@ def open_store(url: str) -> Store:
                 f"malformed store URL {url!r}: a SQLite URL has no host or options; "
                 f"accepted forms: {ACCEPTED_FORMS}"
             )
-        return SQLiteStore(parts.path or ":memory:")
+        # As in SQLAlchemy: sqlite:///relative.db, sqlite:////absolute/path.db.
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        return SQLiteStore(path or ":memory:")
     if parts.scheme == "hbase":
         return _open_hbase(url, parts)
     raise StoreError(f"unknown store scheme in {url!r}; accepted forms: {ACCEPTED_FORMS}")
