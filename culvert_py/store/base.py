@@ -163,8 +163,13 @@ class Store(Protocol):
         families: Sequence[str],
         split_keys: Sequence[bytes] = (),
         max_versions: int = 1,
+        block_size: int | None = None,
     ) -> None:
         """Create a table with column ``families``, pre-split at ``split_keys``.
+
+        ``block_size`` (bytes) sets the HFile block size of every family: small blocks make
+        random gets cheaper (one block read per row), large ones make scans cheaper; ``None``
+        keeps the server default (64 KiB). Stores without blocks ignore it.
 
         :raises StoreError: if the table exists or the store refuses it
         """

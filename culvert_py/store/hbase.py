@@ -241,6 +241,7 @@ class HBaseStore:
         families: Sequence[str],
         split_keys: Sequence[bytes] = (),
         max_versions: int = 1,
+        block_size: int | None = None,
     ) -> None:
         """Create ``name`` with ``families`` (block cache on, ROW bloom filter,
         ``max_versions``), pre-split at ``split_keys`` through Thrift2.
@@ -261,6 +262,7 @@ class HBaseStore:
                     _thrift2.TColumnFamilyDescriptor(
                         name=f.encode(),
                         maxVersions=max_versions,
+                        blockSize=block_size,
                         blockCacheEnabled=True,
                         bloomnFilterType=_thrift2.TBloomFilterType.ROW,
                     )
@@ -273,6 +275,7 @@ class HBaseStore:
             return
         if splits:
             log.warning("creating %r unsplit: %s", name, self._thrift2_error)
+        # Thrift1's ColumnDescriptor has no block size: the server default applies.
         options = {
             "max_versions": max_versions,
             "block_cache_enabled": True,

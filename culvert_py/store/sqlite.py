@@ -93,6 +93,7 @@ class SQLiteStore:
         families: Sequence[str],
         split_keys: Sequence[bytes] = (),
         max_versions: int = 1,
+        block_size: int | None = None,
     ) -> None:
         """Create ``name`` with ``families``; ``split_keys`` are recorded as region bounds.
 

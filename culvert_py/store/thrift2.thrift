@@ -72,6 +72,7 @@ struct TTableName {
 
 struct TColumnFamilyDescriptor {
   1: required binary name,
+  4: optional i32 blockSize,
   5: optional TBloomFilterType bloomnFilterType,
   10: optional i32 maxVersions,
   14: optional bool blockCacheEnabled
