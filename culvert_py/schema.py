@@ -190,8 +190,9 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
 
 
 def schema_to_json(schema: Schema) -> str:
-    """Canonical JSON of ``schema`` (sorted keys), as stored in the meta table."""
-    return json.dumps(schema_to_dict(schema), sort_keys=True, separators=(",", ":"))
+    """JSON of ``schema`` as stored in the meta table (declaration order kept: it is the
+    column order rows are shown in)."""
+    return json.dumps(schema_to_dict(schema), separators=(",", ":"))
 
 
 def plan_changes(applied: Schema | None, new: Schema) -> dict[str, list]:

@@ -204,7 +204,7 @@ def test_jsonl_loads_good_rows_and_rejects_every_bad_kind(people, tmp_path):
     expected_reasons = {
         3: "column 'age': expected int, got float 3.0",
         4: "column 'active': expected bool, got str 'true'",
-        5: "unknown column(s) 'nickname' (known: active, age, bio",
+        5: "unknown column(s) 'nickname' (known: id, name, age, score",
         6: "row-key column 'id' is missing",
         7: "column 'joined': datetime '2024-01-01' has no UTC offset",
         8: "column 'bio': value takes",
