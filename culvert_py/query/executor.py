@@ -40,6 +40,7 @@ from culvert_py.query.planner import (
     Node,
     Plan,
     Union,
+    source_nodes,
 )
 
 #: Rows per scanner batch and per primary fetch.
@@ -87,6 +88,7 @@ class QueryResult:
         if exhausted:
             self._exhausted = True
         self.plan.seconds = time.perf_counter() - self._started
+        self.plan.rpcs = sum(node.rpcs for node in source_nodes(self.plan.source))
 
     @property
     def cursor(self) -> str | None:
@@ -196,6 +198,7 @@ class QueryExecutor:
                 scan = _PrefetchScan(table, salt + lower, stop, None, self.pool, node)
                 streams.append(scan)
             for key, cells in heapq.merge(*streams, key=lambda item: item[0][1:]):
+                node.entries_read += 1
                 yield number, key, cells
 
     def _index_rows(self, node: IndexScan, keep, predicate, position) -> Iterator[tuple]:
@@ -260,7 +263,6 @@ class QueryExecutor:
             keys = IndexKeys(self.definition, probe.index)
             found = set()
             for _, key, _ in self._entries(probe, None):
-                probe.actual_rows += 1
                 found.add(keys.decode(key)[1])
             keep = found if keep is None else keep & found
         yield from self._timed(

@@ -107,6 +107,8 @@ class IndexScan(Node):
     est_entries: float | None = None
     #: distinct values of each leading index column pinned by equality (IN-lists > 1)
     point_counts: list[int] = field(default_factory=list)
+    #: entries read by an analyzed run (``actual_rows`` counts the rows that passed)
+    entries_read: int = 0
 
 
 @dataclass
@@ -623,6 +625,16 @@ class Planner:
         return False
 
 
+def source_nodes(source: Source) -> list[Node]:
+    """Every node of a source tree (for totals of an analyzed run)."""
+    match source:
+        case Intersect(driver=driver, probes=probes):
+            return [source, *(n for s in [driver, *probes] for n in source_nodes(s))]
+        case Union(branches=branches):
+            return [source, *(n for b in branches for n in source_nodes(b.source))]
+    return [source]
+
+
 def _group_by_column(children) -> list[Expr]:
     """OR branches with leaves on one column merged (``a = 1 OR a = 2 OR b = 3`` gives two
     branches), so an IN-list is one multi-range access instead of one branch per value."""
@@ -712,7 +724,8 @@ def explain_lines(plan: Plan, analyze: bool = False) -> list[str]:
                     depth,
                     f"IndexScan {idx.hbase_table} [{idx.kind}] on {source.answers!s}"
                     f" ({mode}) — {len(source.ranges)} range(s) x {len(buckets)} bucket(s)"
-                    f" in parallel; {est(source)}",
+                    f" in parallel; {est(source)}"
+                    + (f", {source.entries_read:,} entries read" if analyze else ""),
                 )
                 for r in source.ranges[:4]:
                     add(
@@ -786,6 +799,7 @@ def plan_structure(plan: Plan) -> dict:
                     "index": source.index.name,
                     "kind": source.index.kind,
                     "covered": source.covered,
+                    "entries_read": source.entries_read,
                     "answers": str(source.answers),
                     "ranges": [
                         {
