@@ -326,6 +326,16 @@ class IndexWriter:
             return self.primary.check_and_mutate(change.pk, self.vcol, change.version, mutation, ts)
 
         results = list(self.executor.map(conditional_write, batch))
+        lost = [c.pk for c, ok in zip(batch, results, strict=True) if not ok]
+        if lost:
+            # A retried RPC whose first try did apply reports "condition failed": the
+            # version cell then holds exactly what we wrote (the random part is ours), and
+            # the write won after all.
+            now = self.primary.get_many(lost, columns=[self.vcol])
+            for i, change in enumerate(batch):
+                if not results[i]:
+                    written = mutations[change.pk].puts[self.vcol]
+                    results[i] = now.get(change.pk, {}).get(self.vcol) == written
         return [c for c, ok in zip(batch, results, strict=True) if ok]
 
     def _parallel(self, calls) -> None:

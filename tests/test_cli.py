@@ -139,3 +139,74 @@ def test_unreachable_hbase_and_bad_url():
 def test_demo_runs_on_the_embedded_store():
     proc = culvert("sqlite://", "demo", "--rows", "400")
     assert proc.stdout.count("same rows: yes") == 5
+
+
+def _people_csv(path: Path, n: int) -> dict[str, dict]:
+    expected = {}
+    with path.open("w") as f:
+        f.write("id,name,age,city,bio\n")
+        for i in range(n):
+            row = {
+                "id": f"k{i:06d}",
+                "name": f"n{i}",
+                "age": i % 97,
+                "city": f"c{i % 13}",
+                "bio": f"word{i % 7} other",
+            }
+            f.write(",".join(str(row[c]) for c in row) + "\n")
+            expected[row["id"]] = row
+    return expected
+
+
+def test_kill_9_mid_load_then_resume_equals_a_clean_load(store_url, schema_file, tmp_path):
+    import os
+    import signal
+    import time
+
+    from culvert_py.client import connect
+    from culvert_py.meta import Meta
+    from culvert_py.store import open_store
+
+    name, path = schema_file
+    culvert(store_url, "schema", "apply", str(path))
+    data = tmp_path / "big.csv"
+    expected = _people_csv(data, 12_000)
+    cmd = [
+        sys.executable,
+        "-m",
+        "culvert_cli.main",
+        "--store",
+        store_url,
+        "load",
+        name,
+        str(data),
+        "--batch-size",
+        "200",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = f"load:{name}:{data.resolve()}"
+    try:
+        with open_store(store_url) as store:
+            meta = Meta(store)
+            deadline = time.monotonic() + 120
+            while meta.load_checkpoint(checkpoint) is None:
+                assert proc.poll() is None, "the load finished before it could be killed"
+                assert time.monotonic() < deadline, "no checkpoint within 120 s"
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)  # mid-batch, no cleanup of any kind
+            proc.wait()
+            done = json.loads(meta.load_checkpoint(checkpoint))
+        assert 0 < done["loaded"] < len(expected)
+        out = culvert(store_url, "load", name, str(data), "--resume", "--batch-size", "200").stdout
+        assert "skipped" in out and "rejected 0" in out
+        with connect(store_url) as db:
+            table = db.table(name)
+            got = {r["id"]: r for r in table.scan_rows()}
+            assert got == expected  # exactly what a clean load gives
+        verify = culvert(store_url, "index", "verify", name).stdout
+        assert verify.count(": clean") == 5, verify
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with connect(store_url) as db:
+            db.drop_table(name)

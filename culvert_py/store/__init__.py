@@ -18,7 +18,13 @@ ACCEPTED_FORMS = (
     "sqlite:///PATH.db (a file), sqlite:// (in memory)"
 )
 
-_HBASE_OPTIONS = {"thrift2_port": int, "pool_size": int, "timeout_ms": int, "retries": int}
+_HBASE_OPTIONS = {
+    "thrift2_port": int,
+    "pool_size": int,
+    "timeout_ms": int,
+    "retries": int,
+    "retry_seconds": float,
+}
 
 
 def default_url() -> str:
@@ -66,7 +72,7 @@ def _open_hbase(url: str, parts) -> Store:
         raise StoreError(
             f"malformed store URL {url!r}: need hbase://HOST:PORT; accepted forms: {ACCEPTED_FORMS}"
         )
-    options: dict[str, int] = {}
+    options: dict[str, float] = {}
     for key, values in parse_qs(parts.query, keep_blank_values=True).items():
         if key not in _HBASE_OPTIONS:
             raise StoreError(
@@ -75,7 +81,7 @@ def _open_hbase(url: str, parts) -> Store:
         try:
             options[key] = _HBASE_OPTIONS[key](values[-1])
         except ValueError:
-            raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not an integer") from None
+            raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not a number") from None
     if options.get("thrift2_port") == 0:
         options["thrift2_port"] = None  # type: ignore[assignment]
     return HBaseStore(host, port, **options)

@@ -85,6 +85,8 @@ _TRANSIENT_MARKERS = (
 _LOST_SCANNER_MARKERS = ("scanner ID is invalid", "UnknownScanner", "OutOfOrderScanner", "Lease")
 
 _ROWS_PER_RPC = 1000
+#: Times a scan reopens after losing its scanner before giving up.
+_MAX_REOPENS = 10
 
 
 class HBaseStore:
@@ -95,7 +97,9 @@ class HBaseStore:
     :param thrift2_port: Thrift2 gateway port, or ``None`` to run without it
     :param pool_size: pooled Thrift1 connections (one per concurrent caller)
     :param timeout_ms: socket timeout of every call
-    :param retries: attempts after the first for transient failures
+    :param retries: at most this many retries of a transient failure ...
+    :param retry_seconds: ... and for at most this long (long enough to ride out a gateway
+        restart or a region move; every write carries its timestamp, so retries are safe)
     :raises StoreError: when the Thrift1 gateway cannot be reached
     """
 
@@ -106,7 +110,8 @@ class HBaseStore:
         thrift2_port: int | None = 9091,
         pool_size: int = 16,
         timeout_ms: int = 120_000,
-        retries: int = 6,
+        retries: int = 1000,
+        retry_seconds: float = 60.0,
     ) -> None:
         if pool_size < 1:
             raise StoreError(f"pool_size must be >= 1, got {pool_size}")
@@ -117,6 +122,7 @@ class HBaseStore:
         )
         self.timeout_ms = timeout_ms
         self.retries = retries
+        self.retry_seconds = retry_seconds
         try:
             # happybase opens the first connection eagerly, so a wrong address fails here.
             self._pool = happybase.ConnectionPool(
@@ -201,6 +207,7 @@ class HBaseStore:
     def _retrying(self, what: str, address: str, attempt: Callable[[], _T]) -> _T:
         """Run ``attempt`` until it succeeds, retrying transient failures with backoff."""
         delay = 0.05
+        started = time.monotonic()
         for n in range(self.retries + 1):
             try:
                 return attempt()
@@ -210,14 +217,14 @@ class HBaseStore:
                     raise
                 if kind == "permanent":
                     raise StoreError(f"{what} on {address}: {_first_line(exc)}") from None
-                if n == self.retries:
+                if n == self.retries or time.monotonic() - started > self.retry_seconds:
                     raise TransientStoreError(
                         f"{what} on {address}: still failing after {n + 1} attempts: "
                         f"{_first_line(exc)}; is HBase up? {START_HINT}"
                     ) from None
                 log.info("%s on %s failed (%s); retry %d", what, address, _first_line(exc), n + 1)
                 time.sleep(random.uniform(0, delay))  # full jitter
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
         raise AssertionError("unreachable")
 
     def _call(self, what: str, fn: Callable[[happybase.Connection], _T]) -> _T:
@@ -544,7 +551,7 @@ class _Scanner:
         want = (
             self._batch_size if self._remaining is None else min(self._batch_size, self._remaining)
         )
-        for _ in range(self._store.retries + 1):
+        for _ in range(_MAX_REOPENS):
             if self.scanner_id is None:
                 self.scanner_id = self._open()
             sid = self.scanner_id
