@@ -552,7 +552,7 @@ def test_checkpoint_documents_round_trip_through_meta(local_db):
 
 
 @pytest.mark.hbase
-def test_gateway_restart_mid_load_loses_nothing(db, tmp_path):
+def test_gateway_restart_mid_load_loses_nothing(hbase_store, tmp_path):
     """Both Thrift gateways are killed and restarted while a load runs: it completes, with
     every row and every index entry in place."""
     import subprocess
@@ -561,9 +561,11 @@ def test_gateway_restart_mid_load_loses_nothing(db, tmp_path):
     from pathlib import Path
 
     from culvert_py.build import verify_index
+    from culvert_py.client import Client
     from culvert_py.loader import load_file
     from culvert_py.schema import parse_schema
 
+    db = Client(hbase_store, close_store=False)
     if db.store.url.split("?")[0] != "hbase://127.0.0.1:9090":
         pytest.fail("this test restarts the dev HBase's gateways: run it against hbase-local")
     root = Path(__file__).resolve().parent.parent
@@ -621,3 +623,4 @@ def test_gateway_restart_mid_load_loses_nothing(db, tmp_path):
     finally:
         restarted.wait(300)
         db.drop_table(name)
+        db.close()
