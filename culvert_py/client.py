@@ -18,11 +18,11 @@ from typing import NamedTuple
 
 from culvert_py.errors import SchemaError, StoreError
 from culvert_py.keys import (
-    COVERED_PREFIX,
     INDEX_FAMILY,
     STATE_COLUMN,
     VERIFIED,
     IndexKeys,
+    covered_row,
     data_column,
     encode_key,
     primary_key,
@@ -526,7 +526,7 @@ class IndexedTable:
         for key, cells in entries:
             entry_values, pk = keys.decode(key)
             if covered and cells.get(STATE_COLUMN) == VERIFIED:
-                results[pk] = self._covered_row(idx, entry_values, pk, cells)
+                results[pk] = covered_row(self.definition, idx, entry_values, pk, cells)
             else:
                 to_check.append((key, pk))
         rows = self._fetch([pk for _, pk in to_check]) if to_check else []
@@ -544,19 +544,6 @@ class IndexedTable:
         """Columns a covered read of ``idx`` returns: row key, indexed (not for text), included."""
         names = set(self.definition.row_key) | set(idx.include)
         return names if idx.kind == "text" else names | set(idx.columns)
-
-    def _covered_row(self, idx: IndexDef, values: tuple, pk: bytes, cells: dict) -> dict:
-        from culvert_py.encoding import decode_value
-        from culvert_py.keys import decode_primary_key
-
-        row: dict[str, object] = dict(decode_primary_key(self.definition, pk))
-        if idx.kind != "text":
-            row.update({c: v for c, v in zip(idx.columns, values, strict=True) if v is not None})
-        for c in idx.include:
-            raw = cells.get(COVERED_PREFIX + c.encode())
-            if raw is not None:
-                row[c] = decode_value(raw, self.definition.columns[c])[0]
-        return row
 
     def _index(self, name: str) -> IndexDef:
         try:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import mmh3
 
-from culvert_py.encoding import decode_tuple, encode_tuple, encode_value
+from culvert_py.encoding import decode_tuple, decode_value, encode_tuple, encode_value
 from culvert_py.errors import EncodingError
 from culvert_py.schema import IndexDef, TableDef
 from culvert_py.text import tokenize
@@ -89,6 +89,26 @@ def data_column(table: TableDef, column: str) -> bytes:
 def version_column(table: TableDef) -> bytes:
     """The store column of the primary row's version cell."""
     return table.family.encode() + b":" + VERSION_QUALIFIER
+
+
+def covered_row(
+    table: TableDef, index: IndexDef, values: Sequence[object], pk: bytes, cells: Mapping
+) -> dict[str, object]:
+    """The row an index entry answers on its own: row-key columns, indexed values (not for a
+    text index, whose value is one token) and included columns.
+
+    :param values: the entry's decoded values (:meth:`IndexKeys.decode`)
+    :param pk: the entry's primary key
+    :param cells: the entry's cells (covered columns under :data:`COVERED_PREFIX`)
+    """
+    row: dict[str, object] = dict(decode_primary_key(table, pk))
+    if index.kind != "text":
+        row.update({c: v for c, v in zip(index.columns, values, strict=True) if v is not None})
+    for column in index.include:
+        raw = cells.get(COVERED_PREFIX + column.encode())
+        if raw is not None:
+            row[column] = decode_value(raw, table.columns[column])[0]
+    return row
 
 
 class IndexKeys:

@@ -27,9 +27,8 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 
-from culvert_py.encoding import decode_value
 from culvert_py.errors import QueryError
-from culvert_py.keys import COVERED_PREFIX, STATE_COLUMN, VERIFIED, IndexKeys, decode_primary_key
+from culvert_py.keys import STATE_COLUMN, VERIFIED, IndexKeys, covered_row
 from culvert_py.maintain import decode_row
 from culvert_py.query.expr import matches, sort_key
 from culvert_py.query.planner import (
@@ -237,7 +236,7 @@ class QueryExecutor:
         out = []
         for number, key, cells, values, pk, trusted in decoded:
             if trusted:
-                row = self._covered_row(node, values, pk, cells)
+                row = covered_row(self.definition, node.index, values, pk, cells)
             else:
                 row = decode_row(self.definition, fetched.get(pk, {}))
                 # The consistency check: the row as it is now must own exactly this entry.
@@ -245,17 +244,6 @@ class QueryExecutor:
                     continue
             out.append(([number, key[1:].hex()], row))
         return out
-
-    def _covered_row(self, node: IndexScan, values, pk: bytes, cells: dict) -> dict:
-        row: dict[str, object] = dict(decode_primary_key(self.definition, pk))
-        for column, value in zip(node.index.columns, values, strict=True):
-            if value is not None:
-                row[column] = value
-        for column in node.index.include:
-            raw = cells.get(COVERED_PREFIX + column.encode())
-            if raw is not None:
-                row[column] = decode_value(raw, self.definition.columns[column])[0]
-        return row
 
     def _intersect(self, node: Intersect, predicate, position) -> Iterator[tuple]:
         keep: set[bytes] | None = None
