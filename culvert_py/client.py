@@ -19,10 +19,7 @@ from typing import NamedTuple
 from culvert_py.errors import SchemaError, StoreError
 from culvert_py.keys import (
     INDEX_FAMILY,
-    STATE_COLUMN,
-    VERIFIED,
     IndexKeys,
-    covered_row,
     data_column,
     encode_key,
     primary_key,
@@ -498,47 +495,34 @@ class IndexedTable:
     def lookup(self, index: str, *values: object, covered: bool = False) -> list[dict]:
         """Rows whose indexed values start with ``values``, through ``index`` only.
 
-        Every entry is checked against the current primary row (the consistency check); with
-        ``covered=True`` verified entries are trusted and answered from the index alone
-        (row key, indexed and included columns), unverified ones are checked.
+        A query forced onto one index (the same executor as :meth:`query`): every entry is
+        checked against its current primary row; with ``covered=True`` only the row key,
+        indexed and included columns are returned, and verified entries are answered from
+        the index alone. ``None`` looks up NULLs; a text index takes one word.
 
         :param index: the index name
         :param values: leading values of the indexed columns (a word for a text index)
         :raises SchemaError: for an unknown index
         """
+        from culvert_py.query.expr import And, Contains, col
+
         idx = self._index(index)
-        keys = IndexKeys(self.definition, idx)
         if idx.kind == "text":
-            from culvert_py.text import normalize_token
+            parts = [Contains(idx.columns[0], str(values[0]))]
+        else:
+            parts = [
+                col(c).is_null() if v is None else col(c) == v
+                for c, v in zip(idx.columns, values, strict=False)
+            ]
+        if idx.where:
+            from culvert_py.query.parse import parse
 
-            values = (normalize_token(str(values[0])),)
-        prefix = keys.encode_values(values)
-        table = self.store.table(idx.hbase_table)
-        scans = [
-            self.client.executor.submit(
-                lambda b=b: list(table.scan(prefix=bytes([b]) + prefix, batch_size=1000))
-            )
-            for b in range(idx.buckets)
-        ]
-        entries = [e for f in scans for e in f.result()]
-        results: dict[bytes, dict] = {}
-        to_check: list[tuple[bytes, bytes]] = []
-        for key, cells in entries:
-            entry_values, pk = keys.decode(key)
-            if covered and cells.get(STATE_COLUMN) == VERIFIED:
-                results[pk] = covered_row(self.definition, idx, entry_values, pk, cells)
-            else:
-                to_check.append((key, pk))
-        rows = self._fetch([pk for _, pk in to_check]) if to_check else []
-        for (key, pk), row in zip(to_check, rows, strict=True):
-            if row is not None and key in self._writer_entry_keys(idx, keys, row, pk):
-                if covered:
-                    row = {k: v for k, v in row.items() if k in self._covered_columns(idx)}
-                results[pk] = row
-        return [results[pk] for pk in sorted(results)]
-
-    def _writer_entry_keys(self, idx: IndexDef, keys: IndexKeys, row: dict, pk: bytes):
-        return self._writer._entries(idx, keys, row, pk)
+            parts.append(parse(idx.where, dict(self.definition.columns)))
+        where = parts[0] if len(parts) == 1 else And(tuple(parts))
+        columns = None
+        if covered:
+            columns = [c for c in self.definition.columns if c in self._covered_columns(idx)]
+        return list(self.query(where, columns=columns, use_index=index))
 
     def _covered_columns(self, idx: IndexDef) -> set[str]:
         """Columns a covered read of ``idx`` returns: row key, indexed (not for text), included."""
