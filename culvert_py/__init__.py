@@ -6,6 +6,7 @@ predicates, and the errors.
 
 from culvert_py.client import connect
 from culvert_py.errors import (
+    ArgumentError,
     CapabilityError,
     ConsistencyError,
     CulvertError,
@@ -17,6 +18,7 @@ from culvert_py.errors import (
 )
 
 __all__ = [
+    "ArgumentError",
     "CapabilityError",
     "ConsistencyError",
     "CulvertError",

@@ -9,6 +9,15 @@ class CulvertError(Exception):
     """Base class of every error raised by culvert_py."""
 
 
+class ArgumentError(CulvertError, ValueError):
+    """A public function or CLI command was called with a malformed argument.
+
+    The one type every entry point raises for a bad argument (wrong type, shape or range,
+    forged cursor, oversized key), checked at the door before anything is read or written.
+    It is also a :class:`ValueError`, so callers that caught that keep working.
+    """
+
+
 class SchemaError(CulvertError):
     """A schema file or definition is invalid, or a change to an applied schema is refused."""
 
