@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,7 @@ DEFAULT_URL = "sqlite:///culvert.db"
 
 ACCEPTED_FORMS = (
     "hbase://HOST:PORT[?thrift2_port=N&pool_size=N&timeout_ms=N], "
-    "sqlite:///PATH.db (a file), sqlite:// (in memory)"
+    "sqlite:///PATH.db[?mode=ro&timeout=SECONDS] (a file), sqlite:// (in memory)"
 )
 
 _HBASE_OPTIONS = {
@@ -36,29 +37,54 @@ def open_store(url: str) -> Store:
     """Open the store ``url`` names.
 
     :param url: ``hbase://host:port[?thrift2_port=9091&pool_size=16&timeout_ms=120000]``
-        (``thrift2_port=0`` runs without the Thrift2 gateway), ``sqlite:///path.db`` or
-        ``sqlite://`` for an in-memory database
+        (``thrift2_port=0`` runs without the Thrift2 gateway), ``sqlite:///path.db`` (with
+        ``?mode=ro`` to only read it, ``?timeout=30`` for the seconds to wait for other
+        processes' locks) or ``sqlite://`` for an in-memory database
     :return: an open :class:`Store`; use it as a context manager
-    :raises StoreError: for a malformed URL (naming it and the accepted forms) or an
-        unreachable store
+    :raises StoreError: for a malformed URL (naming it and the accepted forms), an
+        unreachable store, or a path that cannot be opened as a SQLite store
     """
     if not isinstance(url, str) or "://" not in url:
         raise StoreError(f"malformed store URL {url!r}; accepted forms: {ACCEPTED_FORMS}")
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        from culvert_py.store.sqlite import SQLiteStore
-
-        if parts.netloc or parts.query:
-            raise StoreError(
-                f"malformed store URL {url!r}: a SQLite URL has no host or options; "
-                f"accepted forms: {ACCEPTED_FORMS}"
-            )
-        # As in SQLAlchemy: sqlite:///relative.db, sqlite:////absolute/path.db.
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        return SQLiteStore(path or ":memory:")
+        return _open_sqlite(url, parts)
     if parts.scheme == "hbase":
         return _open_hbase(url, parts)
     raise StoreError(f"unknown store scheme in {url!r}; accepted forms: {ACCEPTED_FORMS}")
+
+
+def _open_sqlite(url: str, parts) -> Store:
+    from culvert_py.store.sqlite import DEFAULT_TIMEOUT, SQLiteStore
+
+    if parts.netloc:
+        raise StoreError(
+            f"malformed store URL {url!r}: a SQLite URL has no host; "
+            f"accepted forms: {ACCEPTED_FORMS}"
+        )
+    # As in SQLAlchemy: sqlite:///relative.db, sqlite:////absolute/path.db.
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    read_only, timeout = False, DEFAULT_TIMEOUT
+    for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+        value = values[-1]
+        if key == "mode" and value in ("ro", "rw"):
+            read_only = value == "ro"
+        elif key == "mode":
+            raise StoreError(f"option mode={value!r} in {url!r}: expected mode=ro or mode=rw")
+        elif key == "timeout":
+            try:
+                timeout = float(value)
+            except ValueError:
+                timeout = -1.0
+            if not 0 < timeout < math.inf:  # also false for nan
+                raise StoreError(
+                    f"option timeout={value!r} in {url!r}: expected a positive number of seconds"
+                )
+        else:
+            raise StoreError(f"unknown option {key!r} in store URL {url!r} (known: mode, timeout)")
+    if read_only and not path:
+        raise StoreError(f"malformed store URL {url!r}: an in-memory store cannot be read-only")
+    return SQLiteStore(path or ":memory:", read_only=read_only, timeout=timeout)
 
 
 def _open_hbase(url: str, parts) -> Store:

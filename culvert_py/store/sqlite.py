@@ -6,18 +6,41 @@ contract suite runs against it and against HBase unchanged. One version per cell
 ``VERSIONS => 1`` HBase table returns. Tables and their split keys are recorded so that
 ``regions()`` answers as HBase would, and the builder can parallelise over them.
 
-All access goes through one connection guarded by a lock: SQLite serialises writers anyway,
-and this keeps ``check_and_mutate`` atomic without relying on SQLite's busy handling.
+Concurrency. One store object holds one connection, guarded by a lock: threads of one
+process queue on the lock, never on SQLite. One connection (not one per thread) because an
+in-memory database exists only inside its connection, because SQLite admits one writer at a
+time anyway, and because ``close()`` then has exactly one thing to close. Several processes
+(two ``culvert load`` runs, build shards, API workers) may open one file: the file is in WAL
+mode, so readers never block the writer; every write is one transaction that takes the write
+lock up front (``BEGIN IMMEDIATE``), so ``check_and_mutate`` reads, compares and applies
+under that lock, atomically across processes, and no read-then-write transaction can fail
+half-way on a lock upgrade. While another process holds the lock, SQLite's busy handler
+waits up to a second per statement, then the whole transaction (or read) is retried with
+jittered backoff; after ``timeout`` seconds in all (:data:`DEFAULT_TIMEOUT`, or
+``sqlite:///path.db?timeout=S``) :class:`TransientStoreError` names the file and the wait.
+
+Opening checks the file at the door: a directory, a missing parent directory, a file that is
+not a SQLite database, another application's database, a file without write permission —
+each is a one-line :class:`StoreError`. A store opened with ``read_only=True``
+(``sqlite:///path.db?mode=ro``) reads a file it may not write; its writes are refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import math
+import os
+import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
 
-from culvert_py.errors import CapabilityError, StoreError
+from culvert_py.errors import ArgumentError, CapabilityError, StoreError, TransientStoreError
 from culvert_py.store.base import (
     CAP_CHECK_AND_MUTATE,
     CAP_PRESPLIT,
@@ -30,56 +53,150 @@ from culvert_py.store.base import (
     prefix_stop,
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tables (
-    id INTEGER PRIMARY KEY,
-    name TEXT UNIQUE NOT NULL,
-    families TEXT NOT NULL,
-    splits TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cells (
-    tbl INTEGER NOT NULL,
-    row BLOB NOT NULL,
-    col BLOB NOT NULL,
-    ts INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (tbl, row, col)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tombstones (
-    tbl INTEGER NOT NULL,
-    row BLOB NOT NULL,
-    col BLOB NOT NULL,
-    ts INTEGER NOT NULL,
-    PRIMARY KEY (tbl, row, col)
-) WITHOUT ROWID;
-"""
+log = logging.getLogger(__name__)
+
+#: The store's own tables, created when a file is opened for the first time.
+_TABLES = {
+    "tables": """CREATE TABLE IF NOT EXISTS tables (
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE NOT NULL,
+        families TEXT NOT NULL,
+        splits TEXT NOT NULL
+    )""",
+    "cells": """CREATE TABLE IF NOT EXISTS cells (
+        tbl INTEGER NOT NULL,
+        row BLOB NOT NULL,
+        col BLOB NOT NULL,
+        ts INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (tbl, row, col)
+    ) WITHOUT ROWID""",
+    "tombstones": """CREATE TABLE IF NOT EXISTS tombstones (
+        tbl INTEGER NOT NULL,
+        row BLOB NOT NULL,
+        col BLOB NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (tbl, row, col)
+    ) WITHOUT ROWID""",
+}
+
+#: Seconds a store waits, in total, for another process to release the database file.
+DEFAULT_TIMEOUT = 30.0
+
+#: Seconds SQLite's busy handler waits per statement before the transaction is retried whole.
+_BUSY_SLICE = 1.0
+
+#: First and longest pause between retries of a transaction that found the file locked.
+_BACKOFF_FIRST = 0.005
+_BACKOFF_MAX = 0.25
 
 # Rows per SQL statement batch; SQLite's parameter limit is 32766 in modern builds.
 _IN_CHUNK = 500
+
+_T = TypeVar("_T")
 
 
 class SQLiteStore:
     """The storage contract over one SQLite database file (or memory).
 
-    :param path: database file path, or ``":memory:"``
+    :param path: database file path (created with its tables if absent), or ``":memory:"``
+    :param read_only: open an existing file for reading only; writes raise :class:`StoreError`
+    :param timeout: seconds to wait in total for other processes holding the file's lock
+        before an operation raises :class:`TransientStoreError`
+    :raises StoreError: when ``path`` cannot be opened as a culvert store: a directory, a
+        missing parent directory, not a SQLite database, another application's database, a
+        file without write permission (unless ``read_only``), or a missing file (if
+        ``read_only``); the message names the path and the reason on one line
+    :raises ArgumentError: for a non-positive ``timeout`` or a read-only in-memory store
     """
 
     capabilities = frozenset({CAP_CHECK_AND_MUTATE, CAP_PRESPLIT})
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(
+        self, path: str = ":memory:", read_only: bool = False, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not number or not 0 < timeout < math.inf:  # the comparison is also false for nan
+            raise ArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if read_only and path == ":memory:":
+            raise ArgumentError("an in-memory SQLite store cannot be read-only")
         self.path = path
+        self.read_only = read_only
+        self.timeout = float(timeout)
         self.url = "sqlite://" if path == ":memory:" else f"sqlite:///{path}"
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
+        options = ["mode=ro"] if read_only else []
+        if timeout != DEFAULT_TIMEOUT:
+            options.append(f"timeout={timeout:g}")
+        if options:
+            self.url += "?" + "&".join(options)
         self._lock = threading.RLock()
-        with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
         self._closed = False
+        self._db = _connect(path, read_only, min(self.timeout, _BUSY_SLICE))
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _setup(self) -> None:
+        cannot = f"cannot open SQLite store {self.path!r}"
+        if self.read_only:
+            try:
+                missing = self._transact(self._check_layout, False, cannot)
+            except StoreError as exc:
+                hint = _read_only_wal_hint(self.path)
+                if hint is None:
+                    raise
+                raise StoreError(f"{cannot} read-only: {hint}") from exc.__cause__
+            if missing:
+                raise StoreError(
+                    f"{cannot} read-only: it is not a culvert store yet "
+                    f"(missing tables: {', '.join(missing)})"
+                )
+            return
+        # The layout is checked before anything is written: another application's database
+        # must be refused untouched, not switched to WAL mode or given our tables.
+        missing = self._transact(self._check_layout, False, cannot)
+        if self.path != ":memory:":
+            self._transact(lambda db: db.execute("PRAGMA journal_mode=WAL"), False, cannot)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        if missing:
+
+            def create(db: sqlite3.Connection) -> None:
+                # Re-checked under the write lock: another process may have created the
+                # tables (or they may be somebody else's) since the first look.
+                for name in self._check_layout(db):
+                    db.execute(_TABLES[name])
+
+            self._transact(create, True, cannot)
+
+    def _check_layout(self, db: sqlite3.Connection) -> list[str]:
+        """Return which of our tables are missing; raise if the file holds another layout."""
+        cannot = f"cannot open SQLite store {self.path!r}"
+        names = [
+            r[0].lower()
+            for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+            )
+        ]
+        ours = [n for n in _TABLES if n in names]
+        if names and not ours:
+            shown = ", ".join(sorted(names)[:5]) + (", …" if len(names) > 5 else "")
+            raise StoreError(
+                f"{cannot}: it is another application's SQLite database (tables: {shown}), "
+                "not a culvert store"
+            )
+        expected = _expected_layout()
+        for name in ours:
+            got = _layout(db, name)
+            if got != expected[name]:
+                raise StoreError(
+                    f"{cannot}: its table {name!r} is not a culvert table (columns "
+                    f"{', '.join(c[0] for c in got)}; expected "
+                    f"{', '.join(c[0] for c in expected[name])})"
+                )
+        return [n for n in _TABLES if n not in names]
 
     # -- store -------------------------------------------------------------------------
 
@@ -99,49 +216,61 @@ class SQLiteStore:
 
         ``max_versions`` is accepted for parity with HBase; one version is kept.
 
-        :raises StoreError: if the table exists or the arguments are invalid
+        :raises StoreError: if the table exists, the arguments are invalid or the store is
+            read-only
+        :raises TransientStoreError: if other processes kept the file locked too long
         """
         _validate_create(name, families, split_keys)
-        with self._lock:
+        self._check_writable(f"create table {name!r}")
+        record = (name, json.dumps(list(families)), json.dumps(sorted(k.hex() for k in split_keys)))
+
+        def insert(db: sqlite3.Connection) -> bool:
             try:
-                self._db.execute(
-                    "INSERT INTO tables (name, families, splits) VALUES (?, ?, ?)",
-                    (
-                        name,
-                        json.dumps(list(families)),
-                        json.dumps(sorted(k.hex() for k in split_keys)),
-                    ),
-                )
+                db.execute("INSERT INTO tables (name, families, splits) VALUES (?, ?, ?)", record)
             except sqlite3.IntegrityError:
-                raise StoreError(f"table {name!r} already exists in {self.url}") from None
+                return False
+            return True
+
+        if not self._transact(insert, True, self._failure(f"create table {name!r}")):
+            raise StoreError(f"table {name!r} already exists in {self.url}")
 
     def delete_table(self, name: str) -> None:
-        """Drop ``name`` and its data; a no-op when it does not exist."""
-        with self._lock:
-            row = self._db.execute("SELECT id FROM tables WHERE name = ?", (name,)).fetchone()
+        """Drop ``name`` and its data; a no-op when it does not exist.
+
+        :raises StoreError: if the store is read-only
+        """
+        self._check_writable(f"delete table {name!r}")
+
+        def drop(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT id FROM tables WHERE name = ?", (name,)).fetchone()
             if row is None:
                 return
-            self._db.execute("BEGIN")
             for stmt in (
                 "DELETE FROM cells WHERE tbl = ?",
                 "DELETE FROM tombstones WHERE tbl = ?",
                 "DELETE FROM tables WHERE id = ?",
             ):
-                self._db.execute(stmt, (row[0],))
-            self._db.execute("COMMIT")
+                db.execute(stmt, (row[0],))
+
+        self._transact(drop, True, self._failure(f"delete table {name!r}"))
 
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` exists."""
-        with self._lock:
-            return (
-                self._db.execute("SELECT 1 FROM tables WHERE name = ?", (name,)).fetchone()
-                is not None
-            )
+        return self._transact(
+            lambda db: (
+                db.execute("SELECT 1 FROM tables WHERE name = ?", (name,)).fetchone() is not None
+            ),
+            False,
+            self._failure("list tables"),
+        )
 
     def list_tables(self) -> list[str]:
         """All table names, sorted."""
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT name FROM tables ORDER BY name")]
+        return self._transact(
+            lambda db: [r[0] for r in db.execute("SELECT name FROM tables ORDER BY name")],
+            False,
+            self._failure("list tables"),
+        )
 
     def regions(self, name: str) -> list[Region]:
         """Region bounds derived from the split keys given at creation."""
@@ -151,7 +280,8 @@ class SQLiteStore:
 
     def describe(self) -> str:
         """The store's URL and SQLite library version."""
-        return f"{self.url} (SQLite {sqlite3.sqlite_version}, embedded)"
+        mode = "embedded, read-only" if self.read_only else "embedded"
+        return f"{self.url} (SQLite {sqlite3.sqlite_version}, {mode})"
 
     def close(self) -> None:
         """Close the database connection."""
@@ -168,11 +298,67 @@ class SQLiteStore:
 
     # -- internals used by SQLiteTable -------------------------------------------------
 
+    def _transact(self, work: Callable[[sqlite3.Connection], _T], write: bool, failure: str) -> _T:
+        """Run ``work(db)`` under the lock — inside one ``BEGIN IMMEDIATE`` transaction when
+        ``write`` — retrying it whole while another process holds the file.
+
+        :param failure: what failed, for the message of a non-transient error
+        :raises StoreError: ``failure`` and SQLite's reason, for an error retrying cannot fix
+        :raises TransientStoreError: when the file stayed locked for ``self.timeout`` seconds
+        """
+        start = time.monotonic()
+        delay = _BACKOFF_FIRST
+        attempts = 0
+        while True:
+            attempts += 1
+            with self._lock:
+                if self._closed:
+                    raise StoreError(f"{failure}: the store is closed")
+                db = self._db
+                try:
+                    if write:
+                        db.execute("BEGIN IMMEDIATE")
+                    result = work(db)
+                    if write:
+                        db.execute("COMMIT")
+                    return result
+                except sqlite3.Error as exc:
+                    _rollback(db)
+                    if not _is_busy(exc):
+                        raise StoreError(f"{failure}: {exc}") from exc
+                    busy = exc
+                except BaseException:
+                    _rollback(db)
+                    raise
+            # The pause is taken outside the lock: other threads' reads need not wait for it.
+            waited = time.monotonic() - start
+            if waited >= self.timeout:
+                raise TransientStoreError(
+                    f"SQLite store {self.path!r} stayed locked by another connection: gave up "
+                    f"after waiting {waited:.1f} s ({attempts} attempts, timeout "
+                    f"{self.timeout:g} s)"
+                ) from busy
+            log.debug("%s is busy (%s); retry %d after %.1f s", self.path, busy, attempts, waited)
+            time.sleep(min(delay * random.uniform(0.5, 1.0), self.timeout - waited))
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    def _failure(self, what: str) -> str:
+        return f"cannot {what} in SQLite store {self.path!r}"
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"cannot {what}: SQLite store {self.path!r} is read-only (opened with mode=ro)"
+            )
+
     def _meta(self, name: str) -> tuple[int, list[bytes], str]:
-        with self._lock:
-            row = self._db.execute(
+        row = self._transact(
+            lambda db: db.execute(
                 "SELECT id, families, splits FROM tables WHERE name = ?", (name,)
-            ).fetchone()
+            ).fetchone(),
+            False,
+            self._failure(f"read table {name!r}"),
+        )
         if row is None:
             raise StoreError(f"table {name!r} does not exist in {self.url}")
         return row[0], [f.encode() for f in json.loads(row[1])], row[2]
@@ -183,8 +369,6 @@ class SQLiteTable:
 
     def __init__(self, store: SQLiteStore, name: str) -> None:
         self._store = store
-        self._db = store._db
-        self._lock = store._lock
         self.name = name
 
     def _tid_families(self) -> tuple[int, list[bytes]]:
@@ -194,21 +378,24 @@ class SQLiteTable:
     # -- writes ------------------------------------------------------------------------
 
     def mutate_many(self, mutations: Iterable[RowMutation], timestamp: int) -> int:
-        """Apply row mutations at ``timestamp``; see the contract."""
+        """Apply row mutations at ``timestamp``, one transaction per batch; see the contract.
+
+        :raises StoreError: for an invalid mutation or a read-only store
+        :raises TransientStoreError: if other processes kept the file locked too long
+        """
         _check_timestamp(timestamp)
+        self._store._check_writable(f"write to table {self.name!r}")
         tid, families = self._tid_families()
+        failure = self._store._failure(f"write to table {self.name!r}")
         count = 0
         for batch in chunks(mutations, _IN_CHUNK):
             prepared = [_prepare(m, families, self.name) for m in batch]
-            with self._lock:
-                self._db.execute("BEGIN")
-                try:
-                    for row, puts, deletes in prepared:
-                        self._apply(tid, row, puts, deletes, timestamp)
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+
+            def apply(db: sqlite3.Connection, prepared: list = prepared) -> None:
+                for row, puts, deletes in prepared:
+                    _apply(db, tid, row, puts, deletes, timestamp)
+
+            self._store._transact(apply, True, failure)
             count += len(prepared)
         return count
 
@@ -234,61 +421,31 @@ class SQLiteTable:
         mutation: RowMutation,
         timestamp: int,
     ) -> bool:
-        """Atomically check one cell and apply ``mutation``; see the contract."""
+        """Atomically check one cell and apply ``mutation``; see the contract.
+
+        The read, the comparison and the write are one ``BEGIN IMMEDIATE`` transaction, so
+        no other thread or process can write the row in between.
+
+        :raises StoreError: for an invalid mutation or a read-only store
+        :raises TransientStoreError: if other processes kept the file locked too long
+        """
         _check_timestamp(timestamp)
         check_conditional(row, expected, mutation)
         column = normalise_column(column)
+        self._store._check_writable(f"write to table {self.name!r}")
         tid, families = self._tid_families()
         prepared = _prepare(mutation, families, self.name)
-        with self._lock:
-            current = self._read_rows(tid, [row], [column], False).get(row, {}).get(column)
+
+        def check_then_apply(db: sqlite3.Connection) -> bool:
+            current = _read_rows(db, tid, [row], [column], False).get(row, {}).get(column)
             if current != expected:
                 return False
-            self._db.execute("BEGIN")
-            try:
-                self._apply(tid, *prepared, timestamp)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            _apply(db, tid, *prepared, timestamp)
             return True
 
-    def _apply(self, tid: int, row: bytes, puts: dict, deletes: list, ts: int) -> None:
-        # Deletes first: a put and a delete of one cell at one timestamp leaves the delete
-        # winning, as HBase does (the marker masks puts <= its timestamp).
-        db = self._db
-        for col in deletes:
-            if col.endswith(b":"):
-                db.execute(
-                    "DELETE FROM cells WHERE tbl=? AND row=? AND col>=? AND col<? AND ts<=?",
-                    (tid, row, col, prefix_stop(col), ts),
-                )
-            else:
-                db.execute(
-                    "DELETE FROM cells WHERE tbl=? AND row=? AND col=? AND ts<=?",
-                    (tid, row, col, ts),
-                )
-            db.execute(
-                "INSERT INTO tombstones VALUES (?,?,?,?) ON CONFLICT(tbl,row,col) "
-                "DO UPDATE SET ts = max(ts, excluded.ts)",
-                (tid, row, col, ts),
-            )
-        if not puts:
-            return
-        masks = dict(
-            db.execute(
-                "SELECT col, ts FROM tombstones WHERE tbl=? AND row=?", (tid, row)
-            ).fetchall()
+        return self._store._transact(
+            check_then_apply, True, self._store._failure(f"write to table {self.name!r}")
         )
-        for col, value in puts.items():
-            family_mask = masks.get(family_of(col) + b":", -1)
-            if ts <= max(masks.get(col, -1), family_mask):
-                continue
-            db.execute(
-                "INSERT INTO cells VALUES (?,?,?,?,?) ON CONFLICT(tbl,row,col) DO UPDATE SET "
-                "ts = excluded.ts, value = excluded.value WHERE excluded.ts >= cells.ts",
-                (tid, row, col, ts, value),
-            )
 
     # -- reads -------------------------------------------------------------------------
 
@@ -301,20 +458,17 @@ class SQLiteTable:
         """Read many rows; returns ``{row: cells}`` for the rows that exist."""
         tid, _ = self._tid_families()
         cols = [normalise_column(c) for c in columns] if columns is not None else None
+        failure = self._store._failure(f"read table {self.name!r}")
         out: dict[bytes, dict] = {}
         for batch in chunks(dict.fromkeys(rows), _IN_CHUNK):
-            with self._lock:
-                out.update(self._read_rows(tid, batch, cols, include_timestamp))
+            out.update(
+                self._store._transact(
+                    lambda db, batch=batch: _read_rows(db, tid, batch, cols, include_timestamp),
+                    False,
+                    failure,
+                )
+            )
         return out
-
-    def _read_rows(self, tid: int, rows: list[bytes], cols, include_timestamp: bool) -> dict:
-        marks = ",".join("?" * len(rows))
-        found = self._db.execute(
-            f"SELECT row, col, value, ts FROM cells WHERE tbl=? AND row IN ({marks}) "
-            "ORDER BY row, col",
-            (tid, *rows),
-        ).fetchall()
-        return _group(found, cols, include_timestamp)
 
     def scan(
         self,
@@ -343,6 +497,7 @@ class SQLiteTable:
     def _scan_rows(self, tid, start, stop, cols, batch_size, limit, include_timestamp):
         emitted = 0
         lower, inclusive = start, True
+        failure = self._store._failure(f"scan table {self.name!r}")
         while limit is None or emitted < limit:
             # Page by distinct row keys, then read their cells: keeps each query bounded
             # and lets concurrent writers proceed between pages, like an HBase scanner.
@@ -366,11 +521,14 @@ class SQLiteTable:
                 sql += " AND (" + " OR ".join(clauses) + ")"
             sql += " ORDER BY row LIMIT ?"
             args.append(want)
-            with self._lock:
-                keys = [r[0] for r in self._db.execute(sql, args).fetchall()]
-                if not keys:
-                    return
-                rows = self._read_rows(tid, keys, cols, include_timestamp)
+
+            def page(db: sqlite3.Connection, sql: str = sql, args: list = args) -> tuple:
+                keys = [r[0] for r in db.execute(sql, args).fetchall()]
+                return keys, _read_rows(db, tid, keys, cols, include_timestamp) if keys else {}
+
+            keys, rows = self._store._transact(page, False, failure)
+            if not keys:
+                return
             for key in keys:
                 if key in rows:
                     yield key, rows[key]
@@ -378,6 +536,144 @@ class SQLiteTable:
             if len(keys) < want:
                 return
             lower, inclusive = keys[-1], False
+
+
+def _apply(db: sqlite3.Connection, tid: int, row: bytes, puts: dict, deletes: list, ts: int):
+    # Deletes first: a put and a delete of one cell at one timestamp leaves the delete
+    # winning, as HBase does (the marker masks puts <= its timestamp).
+    for col in deletes:
+        if col.endswith(b":"):
+            db.execute(
+                "DELETE FROM cells WHERE tbl=? AND row=? AND col>=? AND col<? AND ts<=?",
+                (tid, row, col, prefix_stop(col), ts),
+            )
+        else:
+            db.execute(
+                "DELETE FROM cells WHERE tbl=? AND row=? AND col=? AND ts<=?",
+                (tid, row, col, ts),
+            )
+        db.execute(
+            "INSERT INTO tombstones VALUES (?,?,?,?) ON CONFLICT(tbl,row,col) "
+            "DO UPDATE SET ts = max(ts, excluded.ts)",
+            (tid, row, col, ts),
+        )
+    if not puts:
+        return
+    masks = dict(
+        db.execute("SELECT col, ts FROM tombstones WHERE tbl=? AND row=?", (tid, row)).fetchall()
+    )
+    for col, value in puts.items():
+        family_mask = masks.get(family_of(col) + b":", -1)
+        if ts <= max(masks.get(col, -1), family_mask):
+            continue
+        db.execute(
+            "INSERT INTO cells VALUES (?,?,?,?,?) ON CONFLICT(tbl,row,col) DO UPDATE SET "
+            "ts = excluded.ts, value = excluded.value WHERE excluded.ts >= cells.ts",
+            (tid, row, col, ts, value),
+        )
+
+
+def _read_rows(db: sqlite3.Connection, tid: int, rows: list, cols, include_timestamp: bool):
+    marks = ",".join("?" * len(rows))
+    found = db.execute(
+        f"SELECT row, col, value, ts FROM cells WHERE tbl=? AND row IN ({marks}) ORDER BY row, col",
+        (tid, *rows),
+    ).fetchall()
+    return _group(found, cols, include_timestamp)
+
+
+def _connect(path: str, read_only: bool, busy_timeout: float) -> sqlite3.Connection:
+    """Open the connection after checking ``path`` the way a user would want it explained.
+
+    :raises StoreError: ``cannot open SQLite store 'path': reason``, on one line
+    """
+    options = {"check_same_thread": False, "isolation_level": None, "timeout": busy_timeout}
+    if path == ":memory:":
+        return sqlite3.connect(path, **options)
+    cannot = f"cannot open SQLite store {path!r}"
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise StoreError(f"{cannot}: it is a directory, not a database file")
+    if not os.path.isdir(parent):
+        what = "is not a directory" if os.path.exists(parent) else "does not exist"
+        raise StoreError(f"{cannot}: directory {parent!r} {what}")
+    exists = os.path.exists(path)
+    if exists and not os.access(path, os.R_OK):
+        raise StoreError(f"{cannot}: no permission to read the file")
+    if read_only:
+        if not exists:
+            raise StoreError(f"{cannot} read-only: the file does not exist")
+        target, uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro", True
+    else:
+        # SQLite would quietly open such a file read-only and fail at the first write, after
+        # a load has done part of its work: refuse now and say how to read it instead.
+        if exists and not os.access(path, os.W_OK):
+            raise StoreError(
+                f"{cannot}: the file is read-only (no write permission); "
+                f"open sqlite:///{path}?mode=ro to read it"
+            )
+        if not exists and not os.access(parent, os.W_OK | os.X_OK):
+            raise StoreError(f"{cannot}: cannot create it, directory {parent!r} is not writable")
+        target, uri = path, False
+    try:
+        return sqlite3.connect(target, uri=uri, **options)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{cannot}: {exc}") from exc
+
+
+def _read_only_wal_hint(path: str) -> str | None:
+    """Why a read-only open of a WAL-mode file failed, when it is the usual reason."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return None
+    # Bytes 18-19 of the header are 2, 2 in WAL mode: readers then need the -shm file, which
+    # only a writable directory lets SQLite create.
+    if header[18:20] != b"\x02\x02" or os.path.exists(path + "-shm"):
+        return None
+    if os.access(parent, os.W_OK | os.X_OK):
+        return None
+    return (
+        f"it is in WAL mode, so SQLite must create {path + '-shm'!r} beside it, but directory "
+        f"{parent!r} is not writable"
+    )
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE …) keep the primary
+    # code in their low byte.
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "locked" in str(exc) or "busy" in str(exc)
+    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    # SQLite rolls back by itself on some errors; then ROLLBACK fails and nothing is open.
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+def _layout(db: sqlite3.Connection, table: str) -> list[tuple]:
+    """``(name, type, not null, primary-key position)`` of each column of ``table``."""
+    return [
+        (name, ctype.upper(), notnull, pk)
+        for _, name, ctype, notnull, _, pk in db.execute(f"PRAGMA table_info({table})")
+    ]
+
+
+def _expected_layout() -> dict[str, list[tuple]]:
+    # Derived from the DDL itself, so the check cannot drift from what we create.
+    scratch = sqlite3.connect(":memory:")
+    try:
+        for ddl in _TABLES.values():
+            scratch.execute(ddl)
+        return {name: _layout(scratch, name) for name in _TABLES}
+    finally:
+        scratch.close()
 
 
 def _group(found: list, cols, include_timestamp: bool) -> dict:
