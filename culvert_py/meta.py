@@ -1,4 +1,4 @@
-"""The meta table: the applied schema and each index's state, shared by every client.
+"""The meta table: applied schema, index states, job documents; shared by all clients.
 
 Every client reads the schema from here rather than from a local file, so all writers
 maintain the same indexes. A generation counter changes with every schema or state change;
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
+from collections.abc import Callable
 
+from culvert_py.clock import now_ms
 from culvert_py.errors import SchemaError, StoreError
 from culvert_py.schema import Schema, parse_schema, schema_to_json
 from culvert_py.store.base import CAP_CHECK_AND_MUTATE, RowMutation, Store
@@ -49,8 +50,11 @@ def _checkpoint_row(name: str) -> bytes:
     return b"checkpoint\x00" + name.encode()
 
 
+_INDEX_PREFIX = b"index\x00"
+
+
 def _index_row(table: str, index: str) -> bytes:
-    return b"index\x00" + table.encode() + b"\x00" + index.encode()
+    return _INDEX_PREFIX + table.encode() + b"\x00" + index.encode()
 
 
 #: Row-key kinds the meta table uses itself; documents cannot take these kinds.
@@ -61,10 +65,6 @@ def _doc_row(kind: str, name: str) -> bytes:
     if kind in _RESERVED_KINDS or not kind or "\x00" in kind:
         raise ValueError(f"meta document kind {kind!r}: reserved, empty or containing NUL")
     return kind.encode() + b"\x00" + name.encode()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Meta:
@@ -106,8 +106,10 @@ class Meta:
         """
         if not self.exists():
             return 0, None, {}
-        rows = dict(self._table.scan())
-        head = rows.get(_SCHEMA_ROW, {})
+        # Two small reads, not a scan of the whole table: statistics, build plans and
+        # checkpoints share it and can be many.
+        head = self._table.get_many([_SCHEMA_ROW]).get(_SCHEMA_ROW, {})
+        rows = dict(self._table.scan(prefix=_INDEX_PREFIX, columns=[_STATE]))
         schema = None
         if _JSON in head:
             data = json.loads(head[_JSON])
@@ -119,7 +121,7 @@ class Meta:
             )
         states = {}
         for key, cells in rows.items():
-            if key.startswith(b"index\x00") and _STATE in cells:
+            if _STATE in cells:
                 _, table, index = key.split(b"\x00")
                 states[(table.decode(), index.decode())] = cells[_STATE].decode()
         return int(head.get(_GEN, b"0")), schema, states
@@ -134,7 +136,7 @@ class Meta:
         :raises SchemaError: when another client changed the schema in between
         """
         self.ensure()
-        ts = _now_ms()
+        ts = now_ms()
         if states:
             self._table.put_many(
                 ((_index_row(t, i), {_STATE: s.encode()}) for (t, i), s in states.items()), ts
@@ -153,6 +155,34 @@ class Meta:
             self._table.mutate_many([mutation], ts)
         return new
 
+    def update(
+        self,
+        change: Callable[[Schema | None, dict], tuple[Schema, dict]],
+        what: str = "the change",
+    ) -> int:
+        """Apply ``change`` to the applied schema, re-planning it on top of concurrent changes.
+
+        The one retry loop of every schema change: read, let ``change`` compute the new
+        schema and states from what it read, write conditionally on the generation read;
+        when another client won in between, read again and call ``change`` again.
+
+        :param change: ``change(applied schema or None, {(table, index): state})`` returns
+            ``(new schema, {(table, index): new state})``; it may raise to abort
+        :param what: names the change in the error when it keeps losing
+        :return: the new generation
+        :raises SchemaError: when the schema kept changing for :data:`SCHEMA_RETRIES` tries
+        """
+        for _attempt in range(SCHEMA_RETRIES):
+            generation, schema, states = self.load()
+            new_schema, new_states = change(schema, states)
+            try:
+                return self.save(generation, new_schema, new_states)
+            except SchemaConflict:
+                continue  # another client changed it meanwhile: plan again on top
+        raise SchemaError(
+            f"{what}: the applied schema kept changing; gave up after {SCHEMA_RETRIES} tries"
+        )
+
     def replace(self, expected_generation: int, schema: Schema) -> int:
         """Store ``schema`` as the whole applied schema (after a drop); returns the generation."""
         return self.save(expected_generation, schema, {})
@@ -160,7 +190,7 @@ class Meta:
     def save_stats(self, table: str, document: str) -> None:
         """Store the statistics document (JSON text) of ``table``; the newest write wins."""
         self.ensure()
-        self._table.put_many([(_stats_row(table), {_JSON: document.encode()})], _now_ms())
+        self._table.put_many([(_stats_row(table), {_JSON: document.encode()})], now_ms())
 
     def load_stats(self, table: str) -> str | None:
         """The statistics document of ``table``, or ``None`` when never collected."""
@@ -197,20 +227,24 @@ class Meta:
         # as the clear before it would vanish, so this client's checkpoint writes strictly
         # increase.
         with self._ts_lock:
-            self._checkpoint_ts = max(_now_ms(), self._checkpoint_ts + 1)
+            self._checkpoint_ts = max(now_ms(), self._checkpoint_ts + 1)
             return self._checkpoint_ts
 
     def set_state(self, table: str, index: str, state: str) -> int:
         """Set one index's state and bump the generation so writers notice.
 
         :return: the new generation
+        :raises SchemaError: for an unknown state or when no schema is applied
         """
         if state not in INDEX_STATES:
             raise SchemaError(f"{table}.{index}: unknown state {state!r}")
-        generation, schema, _ = self.load()
-        if schema is None:
-            raise SchemaError("no schema has been applied to this store")
-        return self.save(generation, schema, {(table, index): state})
+
+        def change(schema: Schema | None, _states: dict) -> tuple[Schema, dict]:
+            if schema is None:
+                raise SchemaError("no schema has been applied to this store")
+            return schema, {(table, index): state}
+
+        return self.update(change, f"{table}.{index}: setting state {state}")
 
     def state_since(self, table: str, index: str) -> tuple[str, int] | None:
         """An index's state and the timestamp (ms) it was set at, or ``None`` when unset.
@@ -256,7 +290,7 @@ class Meta:
         """
         row = _doc_row(kind, name)
         self.ensure()
-        ts = max(_now_ms(), not_before)
+        ts = max(now_ms(), not_before)
         mutation = RowMutation(row, {_JSON: document.encode()})
         if not create:
             self._table.mutate_many([mutation], ts)

@@ -1,4 +1,4 @@
-"""Tokenisation of text into the words that text indexes store and CONTAINS looks up.
+"""Tokenisation of text into the words a text index stores (the same words CONTAINS looks up).
 
 A text index writes one entry per token of a column value, and ``CONTAINS(col, 'word')``
 scans for one token, so both sides must turn text into tokens the same way: this module is

@@ -20,17 +20,9 @@ from culvert_py.encoding import encode_value
 from culvert_py.errors import CulvertError, SchemaError
 from culvert_py.keys import IndexKeys, primary_key
 from culvert_py.schema import Schema, parse_schema
-from culvert_py.stats import (
-    _KMV,
-    IndexStats,
-    TableStats,
-    _BottomSample,
-    _IndexSummary,
-    _MisraGries,
-    collect_stats,
-    load_stats,
-    refresh_stats,
-)
+from culvert_py.stats import IndexStats, TableStats, collect_stats, load_stats, refresh_stats
+from culvert_py.stats.collect import _IndexSummary
+from culvert_py.stats.sketches import KMV, BottomSample, MisraGries
 from culvert_py.store import open_store
 from culvert_py.text import tokenize
 
@@ -59,7 +51,7 @@ def assert_ndv(estimate: int, truth: int) -> None:
 
 def test_kmv_is_exact_below_k_and_within_10_percent_above():
     rnd = random.Random(1)
-    small, large = _KMV(), _KMV()
+    small, large = KMV(), KMV()
     hashes = [rnd.getrandbits(64) for _ in range(1000)]
     for h in hashes + hashes[::-1]:  # every value twice: duplicates count once
         small.add(h)
@@ -72,12 +64,12 @@ def test_kmv_is_exact_below_k_and_within_10_percent_above():
 def test_kmv_merge_equals_one_sketch_over_the_union():
     rnd = random.Random(2)
     hashes = [rnd.getrandbits(64) for _ in range(30_000)]
-    whole, parts = _KMV(), [_KMV() for _ in range(8)]
+    whole, parts = KMV(), [KMV() for _ in range(8)]
     for i, h in enumerate(hashes):
         whole.add(h)
         parts[i % 8].add(h)
         parts[(i + 3) % 8].add(h)  # overlapping parts: one value in several buckets
-    merged = _KMV()
+    merged = KMV()
     for part in parts:
         merged.merge(part)
     assert merged.estimate() == whole.estimate()
@@ -92,7 +84,7 @@ def test_misra_gries_finds_heavy_hitters_within_its_error_bound():
     rnd = random.Random(3)
     stream = zipf_stream(rnd, 50_000, 20_000)
     truth = Counter(stream)
-    parts = [_MisraGries() for _ in range(8)]
+    parts = [MisraGries() for _ in range(8)]
     for i, item in enumerate(stream):
         parts[i % 8].add(item)
     summary = parts[0]
@@ -104,7 +96,7 @@ def test_misra_gries_finds_heavy_hitters_within_its_error_bound():
         assert count - summary.error <= summary.seen[item] <= count
         assert summary.counts[item] <= summary.seen[item]
     # Weighted updates (one per run, as a sorted bucket is fed) obey the same bound.
-    runs = _MisraGries()
+    runs = MisraGries()
     for item, count in truth.items():
         runs.add(item, count)
     assert all(truth[i] - runs.error <= runs.seen[i] <= truth[i] for i in runs.seen)
@@ -114,12 +106,12 @@ def test_misra_gries_finds_heavy_hitters_within_its_error_bound():
 def test_bottom_sample_is_bounded_deterministic_and_mergeable():
     rnd = random.Random(4)
     items = [(rnd.getrandbits(64), b"%d" % i) for i in range(20_000)]
-    whole = _BottomSample(100)
-    parts = [_BottomSample(100) for _ in range(4)]
+    whole = BottomSample(100)
+    parts = [BottomSample(100) for _ in range(4)]
     for i, (priority, value) in enumerate(items):
         whole.add(priority, value)
         parts[i % 4].add(priority, value)
-    merged = _BottomSample(100)
+    merged = BottomSample(100)
     for part in parts:
         merged.merge(part)
     assert len(whole.values()) == 100
@@ -520,25 +512,27 @@ def small(db):
 def test_refresh_stores_statistics_that_load_reads_back(db, small):
     rows = make_rows()[:300]
     small.put_many(rows)
-    assert load_stats(db, small.name) is None
-    stats = refresh_stats(db, small.name)
+    assert load_stats(db.meta, small.name) is None
+    stats = small.refresh_stats()
     assert stats.rows == 300
     assert stats.indexes["by_n"].entries == 300
-    assert load_stats(db, small.name) == stats
+    assert load_stats(db.meta, small.name) == stats
     assert load_stats(db.meta, small.name) == stats
     small.put_many(make_rows()[300:400])
-    newer = refresh_stats(db, small.name)
-    assert load_stats(db, small.name) == newer
+    newer = small.refresh_stats()
+    assert load_stats(db.meta, small.name) == newer
     assert newer.rows == 400
     with pytest.raises(SchemaError, match="no_such_table"):
-        refresh_stats(db, "no_such_table")
+        db.table("no_such_table").refresh_stats()
+    direct = refresh_stats(db.meta, db.store, small.definition)
+    assert direct.rows == 400 and load_stats(db.meta, small.name) == direct
 
 
 def test_tombstoned_rows_are_not_counted(db, small):
     rows = make_rows()[:100]
     small.put_many(rows)
     small.delete_many([r["id"] for r in rows[:30]])
-    stats = refresh_stats(db, small.name)
+    stats = small.refresh_stats()
     assert stats.rows == 70
     assert stats.indexes["by_n"].entries == 70
     assert stats.indexes["words"].entries == len(tokens(rows[30:]))
@@ -546,9 +540,9 @@ def test_tombstoned_rows_are_not_counted(db, small):
 
 def test_unreadable_stored_statistics_count_as_missing(db, small):
     db.meta.save_stats(small.name, "{broken")
-    assert load_stats(db, small.name) is None
-    db.meta.save_stats(small.name, replace_version(refresh_stats(db, small.name).to_json()))
-    assert load_stats(db, small.name) is None
+    assert load_stats(db.meta, small.name) is None
+    db.meta.save_stats(small.name, replace_version(small.refresh_stats().to_json()))
+    assert load_stats(db.meta, small.name) is None
 
 
 def replace_version(document: str) -> str:

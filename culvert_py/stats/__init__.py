@@ -1,0 +1,11 @@
+"""The statistics of tables and their indexes that the planner estimates access costs from.
+
+:mod:`~culvert_py.stats.sketches` holds the bounded summaries, :mod:`~culvert_py.stats.model`
+the figures and their stored form, :mod:`~culvert_py.stats.collect` the parallel scans that
+gather them and the meta-table reads and writes.
+"""
+
+from culvert_py.stats.collect import collect_stats, load_stats, refresh_stats
+from culvert_py.stats.model import IndexStats, TableStats
+
+__all__ = ["IndexStats", "TableStats", "collect_stats", "load_stats", "refresh_stats"]
