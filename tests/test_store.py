@@ -47,6 +47,7 @@ def test_unreachable_hbase_names_the_address_and_how_to_start_it():
     text = str(err.value)
     assert "127.0.0.1:1" in text and "hbase/hbase-local start" in text
     assert "\n" not in text
+    assert err.value.__cause__ is not None  # the Thrift error, for --debug
 
 
 def test_default_url_comes_from_the_environment(monkeypatch):

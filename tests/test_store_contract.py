@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from culvert_py.errors import CapabilityError, StoreError
+from culvert_py.errors import ArgumentError, CapabilityError, StoreError
 from culvert_py.store.base import CAP_SERVER_FILTER, Region, RowMutation
 
 TRICKY_KEYS = [
@@ -177,11 +177,11 @@ def test_check_and_mutate_applies_only_when_the_cell_matches(make_table):
 
 def test_check_and_mutate_validates_its_arguments(make_table):
     table = make_table()
-    with pytest.raises(ValueError, match="puts only"):
+    with pytest.raises(ArgumentError, match="puts only"):
         table.check_and_mutate(b"r", b"f:v", None, RowMutation(b"r", {b"f:a": b"1"}, [b"f:b"]), 1)
-    with pytest.raises(ValueError, match="at least one put"):
+    with pytest.raises(ArgumentError, match="at least one put"):
         table.check_and_mutate(b"r", b"f:v", b"x", RowMutation(b"r", {}, [b"f:b"]), 1)
-    with pytest.raises(ValueError, match="mutation row"):
+    with pytest.raises(ArgumentError, match="mutation row"):
         table.check_and_mutate(b"r", b"f:v", b"x", RowMutation(b"other", {b"f:a": b"1"}), 1)
     assert table.get_many([b"r"]) == {}
 
@@ -297,9 +297,42 @@ def test_many_threads_share_one_store(make_table):
 
 def test_invalid_arguments_fail_eagerly(make_table):
     table = make_table()
-    with pytest.raises(ValueError, match="timestamp"):
+    with pytest.raises(ArgumentError, match="timestamp"):
         table.put_many([(b"r", {b"f:a": b"1"})], -1)
-    with pytest.raises(StoreError, match="bytes"):
+    with pytest.raises(ArgumentError, match="bytes"):
         table.put_many([(b"r", {b"f:a": "text"})], 1)
-    with pytest.raises(StoreError, match="row key"):
+    with pytest.raises(ArgumentError, match="row key"):
         table.put_many([(b"", {b"f:a": b"1"})], 1)
+
+
+def test_check_and_mutate_serialises_writers_on_separate_connections(store, make_table):
+    # A second store object on the same store: its own connection, as another process has.
+    from culvert_py.store import open_store
+
+    table = make_table()
+    table.put_many([(b"counter", {b"f:n": b"0"})], 1)
+    per_writer = 40
+    errors: list[BaseException] = []
+    with open_store(store.url) as other:
+        tables = [table, other.table(table.name)]
+
+        def increment(slot: int) -> None:
+            mine = tables[slot]
+            try:
+                done = 0
+                while done < per_writer:
+                    cells = mine.get_many([b"counter"], include_timestamp=True)[b"counter"]
+                    value, ts = cells[b"f:n"]
+                    new = RowMutation(b"counter", {b"f:n": b"%d" % (int(value) + 1)})
+                    if mine.check_and_mutate(b"counter", b"f:n", value, new, ts + 1):
+                        done += 1
+            except BaseException as exc:  # collected: an error in a thread must fail the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=increment, args=(slot,)) for slot in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert table.get_many([b"counter"])[b"counter"][b"f:n"] == b"%d" % (2 * per_writer)

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 import uuid
 
 import happybase
 import pytest
+from thriftpy2.transport import TTransportException
 
-from culvert_py.errors import CapabilityError
+from culvert_py.errors import CapabilityError, StoreError
 from culvert_py.store import open_store
 from culvert_py.store.base import CAP_CHECK_AND_MUTATE, CAP_PRESPLIT, RowMutation
+from culvert_py.store.gateway import (
+    OTHER,
+    PERMANENT,
+    SCANNER_LOST,
+    TRANSIENT,
+    classify,
+    thrift1,
+    thrift2,
+)
+from culvert_py.store.pool import ConnectionPool, PoolTimeoutError
 from tests.conftest import hbase_test_url
 
 pytestmark = pytest.mark.hbase
@@ -24,28 +37,163 @@ def hbase_table(hbase_store):
     hbase_store.delete_table(name)
 
 
-def test_scan_survives_losing_its_scanner_mid_way(hbase_store, hbase_table):
+@pytest.fixture
+def scanner_log(caplog):
+    """The scan module's log: the ids of the scanners it opens, the losses it survives."""
+    with caplog.at_level(logging.DEBUG, logger="culvert_py.store.hbase_scan"):
+        yield caplog
+
+
+def opened_scanners(caplog) -> list[int]:
+    return [r.args[0] for r in caplog.records if r.msg.startswith("opened scanner")]
+
+
+def scanner_is_open(store, scanner_id: int) -> bool:
+    raw = happybase.Connection(store.host, store.port)
+    try:
+        raw.client.scannerGetList(scanner_id, 0)
+    except thrift1.IllegalArgument as exc:  # "scanner ID is invalid"
+        assert classify(exc) == SCANNER_LOST
+        return False
+    finally:
+        raw.close()
+    return True
+
+
+def test_scan_survives_losing_its_scanner_mid_way(hbase_store, hbase_table, scanner_log):
     keys = [b"k%04d" % i for i in range(250)]
     hbase_table.put_many(((k, {b"f:a": k}) for k in keys), 1)
     scan = hbase_table.scan(batch_size=40)
     seen = [next(scan)[0] for _ in range(50)]
     # The gateway forgets the scanner, as after a lease timeout or a gateway restart.
-    host, port = hbase_store.host, hbase_store.port
-    raw = happybase.Connection(host, port)
-    raw.client.scannerClose(scan.scanner_id)
+    (scanner_id,) = opened_scanners(scanner_log)
+    raw = happybase.Connection(hbase_store.host, hbase_store.port)
+    raw.client.scannerClose(scanner_id)
     raw.close()
     seen += [row for row, _ in scan]
     assert seen == keys  # every row exactly once, in order
-    assert scan.reopened >= 1
+    assert any("lost" in r.getMessage() for r in scanner_log.records)
+    assert len(opened_scanners(scanner_log)) == 2
+
+
+def test_closing_or_dropping_a_scan_releases_its_server_side_scanner(
+    hbase_store, hbase_table, scanner_log
+):
+    hbase_table.put_many(((b"k%03d" % i, {b"f:a": b"1"}) for i in range(30)), 1)
+    scan = hbase_table.scan(batch_size=10)
+    next(scan)
+    closed_id = opened_scanners(scanner_log)[-1]
+    assert scanner_is_open(hbase_store, closed_id)
+    scan.close()
+    assert not scanner_is_open(hbase_store, closed_id)
+
+    dropped = hbase_table.scan(batch_size=10)
+    next(dropped)
+    dropped_id = opened_scanners(scanner_log)[-1]
+    del dropped
+    gc.collect()
+    assert not scanner_is_open(hbase_store, dropped_id)
+
+    assert len(list(hbase_table.scan(batch_size=7))) == 30
+    assert not scanner_is_open(hbase_store, opened_scanners(scanner_log)[-1])
 
 
 def test_calls_recover_after_every_pooled_socket_is_cut(hbase_store, hbase_table):
     hbase_table.put_many([(b"r", {b"f:a": b"1"})], 1)
     # Cut the sockets of every idle pooled connection behind the pool's back.
-    for conn in list(hbase_store._pool._queue.queue):
+    for conn in list(hbase_store._gateway._thrift1._idle):
         conn.transport.close()
     assert hbase_table.get_many([b"r"]) == {b"r": {b"f:a": b"1"}}
     assert [r for r, _ in hbase_table.scan()] == [b"r"]
+
+
+def test_refusals_keep_the_thrift_error_as_their_cause(hbase_store):
+    with pytest.raises(StoreError) as err:
+        hbase_store.table("no_such_table_culvert").get_many([b"r"])
+    assert isinstance(err.value.__cause__, thrift1.IOError | thrift1.IllegalArgument)
+
+
+def test_a_closed_store_refuses_calls():
+    with open_store(hbase_test_url()) as store:
+        assert isinstance(store.list_tables(), list)
+    with pytest.raises(StoreError, match="closed"):
+        store.list_tables()
+    store.close()  # closing twice is harmless
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (thrift1.IllegalArgument(message=b"scanner ID is invalid"), SCANNER_LOST),
+        (thrift1.IOError(message=b"UnknownScannerException: Unknown scanner 7"), SCANNER_LOST),
+        (thrift1.IOError(message=b"org.apache.hadoop.hbase.NotServingRegionException"), TRANSIENT),
+        (thrift2.TIOError(message="RegionTooBusyException: Over memstore limit"), TRANSIENT),
+        (thrift1.IOError(message=b"TableNotFoundException: nope"), PERMANENT),
+        (thrift1.AlreadyExists(message=b"table t exists"), PERMANENT),
+        (TTransportException(message="Could not connect"), TRANSIENT),
+        (ConnectionResetError(), TRANSIENT),
+        (TimeoutError(), TRANSIENT),
+        (PoolTimeoutError("all busy"), TRANSIENT),
+        (KeyError("not the store's"), OTHER),
+    ],
+)
+def test_failures_are_classified_by_type(exc, kind):
+    assert classify(exc) == kind
+
+
+class FakeConnection:
+    made = 0
+
+    def __init__(self) -> None:
+        FakeConnection.made += 1
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pool_reuses_connections_and_closes_them_on_close():
+    pool = ConnectionPool(FakeConnection, 2, "fake:1", lambda exc: isinstance(exc, KeyError))
+    with pool.connection() as first:
+        pass
+    with pool.connection() as again:
+        assert again is first
+    with pytest.raises(KeyError), pool.connection() as conn:
+        raise KeyError("a declared server exception: the socket is fine")
+    assert conn is first and not first.closed
+    with pytest.raises(TTransportException), pool.connection() as conn:
+        raise TTransportException(message="reset")
+    assert conn.closed  # out of step with its server: never lent again
+    with pool.connection() as fresh:
+        assert fresh is not first
+    with pool.connection() as lent:
+        pool.close()
+    assert fresh.closed and lent.closed
+    with pytest.raises(StoreError, match="closed"), pool.connection():
+        pass
+
+
+def test_pool_lends_at_most_size_connections():
+    pool = ConnectionPool(FakeConnection, 1, "fake:1")
+    borrowed = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with pool.connection():
+            borrowed.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    borrowed.wait(10)
+    try:
+        with pytest.raises(PoolTimeoutError, match="fake:1"), pool.connection(timeout=0.05):
+            pass
+    finally:
+        release.set()
+        holder.join()
+    with pool.connection(timeout=1):
+        pass
 
 
 def test_cluster_without_thrift2_reports_what_it_cannot_do(caplog):

@@ -22,12 +22,19 @@ Semantics every implementation must honour (the contract suite in
 
 Columns are always given as ``b"family:qualifier"``; ``b"family:"`` (or ``b"family"``) names a
 whole family where a column list is accepted.
+
+The argument checks of the contract (``check_*``) live here too, so that every store refuses
+the same malformed arguments with the same :class:`~culvert_py.errors.ArgumentError`, before
+anything is read or written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
+
+from culvert_py.encoding import prefix_successor as prefix_successor
+from culvert_py.errors import ArgumentError
 
 #: Capability names a store may report in :attr:`Store.capabilities`.
 CAP_CHECK_AND_MUTATE = "check_and_mutate"
@@ -204,18 +211,106 @@ class Store(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+#: Timestamps are Java longs; HBase reserves ``Long.MAX_VALUE`` for "latest".
+MAX_TIMESTAMP = 2**63 - 2
+
+
+def check_timestamp(timestamp: int) -> None:
+    """Check a write timestamp: an ``int`` (not a ``bool``) in ``[0, 2**63-1)``.
+
+    :raises ArgumentError: for anything else, naming the value
+    """
+    if (
+        not isinstance(timestamp, int)
+        or isinstance(timestamp, bool)
+        or not 0 <= timestamp <= MAX_TIMESTAMP
+    ):
+        raise ArgumentError(f"timestamp must be an int in [0, 2**63-1), got {timestamp!r}")
+
+
+def check_create(name: str, families: Sequence[str], split_keys: Sequence[bytes]) -> list[bytes]:
+    """Check the arguments of ``create_table`` the same way in every store.
+
+    :param name: the table name: a non-empty ``str``
+    :param families: at least one family name, each a non-empty ``str`` without ``:``
+    :param split_keys: distinct non-empty ``bytes``, in any order
+    :return: the split keys, sorted
+    :raises ArgumentError: naming the table and what is wrong
+    """
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"table name must be a non-empty string, got {name!r}")
+    if isinstance(families, str | bytes) or not families:
+        raise ArgumentError(
+            f"table {name!r}: at least one column family is required, got {families!r}"
+        )
+    for family in families:
+        if not isinstance(family, str) or not family or ":" in family:
+            raise ArgumentError(
+                f"table {name!r}: family names must be non-empty strings without ':', "
+                f"got {family!r}"
+            )
+    if isinstance(split_keys, bytes) or any(not isinstance(k, bytes) or not k for k in split_keys):
+        raise ArgumentError(f"table {name!r}: split keys must be non-empty bytes")
+    splits = sorted(split_keys)
+    if len(set(splits)) != len(splits):
+        raise ArgumentError(f"table {name!r}: duplicate split keys")
+    return splits
+
+
+def check_row(row: bytes, table: str) -> None:
+    """Check a row key of a write: non-empty ``bytes``.
+
+    :raises ArgumentError: naming the table and the key
+    """
+    if not isinstance(row, bytes) or not row:
+        raise ArgumentError(f"table {table!r}: row key must be non-empty bytes, got {row!r}")
+
+
+def check_put(column: bytes | str, value: bytes, table: str) -> bytes:
+    """Check one cell of a put: a ``b"family:qualifier"`` column and a ``bytes`` value.
+
+    :return: the column as bytes
+    :raises ArgumentError: for a column naming no qualifier, or a value that is not bytes
+    """
+    col = normalise_column(column)
+    if b":" not in col or col.endswith(b":"):
+        raise ArgumentError(f"table {table!r}: put needs b'family:qualifier', got {col!r}")
+    if not isinstance(value, bytes):
+        raise ArgumentError(
+            f"table {table!r}: value of {col!r} must be bytes, got {type(value).__name__}"
+        )
+    return col
+
+
+def check_scan(
+    start: bytes | None, stop: bytes | None, prefix: bytes | None, batch_size: int
+) -> tuple[bytes | None, bytes | None]:
+    """Check the arguments of ``scan`` and turn a ``prefix`` into its key range.
+
+    :return: ``(start, stop)``; with a prefix, ``(prefix, prefix_successor(prefix))``
+    :raises ArgumentError: for a prefix given with start/stop, or a ``batch_size`` below 1
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ArgumentError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if prefix is None:
+        return start, stop
+    if start is not None or stop is not None:
+        raise ArgumentError("scan: give either prefix or start/stop, not both")
+    return prefix, prefix_successor(prefix)
+
+
 def check_conditional(row: bytes, expected: bytes | None, mutation: RowMutation) -> None:
     """Validate the arguments of ``check_and_mutate`` the same way in every store.
 
-    :raises ValueError: for a mutation of another row, one without puts, or deletes under an
-        absent-cell condition
+    :raises ArgumentError: for a mutation of another row, one without puts, or deletes under
+        an absent-cell condition
     """
     if mutation.row != row:
-        raise ValueError(f"check_and_mutate: mutation row {mutation.row!r} is not {row!r}")
+        raise ArgumentError(f"check_and_mutate: mutation row {mutation.row!r} is not {row!r}")
     if not mutation.puts:
-        raise ValueError("check_and_mutate: the mutation needs at least one put")
+        raise ArgumentError("check_and_mutate: the mutation needs at least one put")
     if expected is None and mutation.deletes:
-        raise ValueError(
+        raise ArgumentError(
             "check_and_mutate: an absent-cell condition (expected=None) takes puts only"
         )
 
@@ -228,12 +323,12 @@ def family_of(column: bytes) -> bytes:
 def normalise_column(column: bytes | str) -> bytes:
     """Return ``column`` as bytes, rejecting anything that names no family.
 
-    :raises ValueError: for an empty family
+    :raises ArgumentError: for an empty family, or a column that is neither bytes nor str
     """
     if isinstance(column, str):
         column = column.encode()
-    if not column or column.startswith(b":"):
-        raise ValueError(f"column {column!r}: expected b'family:qualifier' or b'family:'")
+    if not isinstance(column, bytes) or not column or column.startswith(b":"):
+        raise ArgumentError(f"column {column!r}: expected b'family:qualifier' or b'family:'")
     return column
 
 
@@ -249,9 +344,4 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def prefix_stop(prefix: bytes) -> bytes | None:
-    """The smallest key greater than every key starting with ``prefix`` (``None``: no bound)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
+prefix_stop = prefix_successor  # alias kept until callers move

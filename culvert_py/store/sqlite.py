@@ -47,10 +47,15 @@ from culvert_py.store.base import (
     Region,
     RowMutation,
     check_conditional,
+    check_create,
+    check_put,
+    check_row,
+    check_scan,
+    check_timestamp,
     chunks,
     family_of,
     normalise_column,
-    prefix_stop,
+    prefix_successor,
 )
 
 log = logging.getLogger(__name__)
@@ -220,7 +225,7 @@ class SQLiteStore:
             read-only
         :raises TransientStoreError: if other processes kept the file locked too long
         """
-        _validate_create(name, families, split_keys)
+        check_create(name, families, split_keys)
         self._check_writable(f"create table {name!r}")
         record = (name, json.dumps(list(families)), json.dumps(sorted(k.hex() for k in split_keys)))
 
@@ -383,7 +388,7 @@ class SQLiteTable:
         :raises StoreError: for an invalid mutation or a read-only store
         :raises TransientStoreError: if other processes kept the file locked too long
         """
-        _check_timestamp(timestamp)
+        check_timestamp(timestamp)
         self._store._check_writable(f"write to table {self.name!r}")
         tid, families = self._tid_families()
         failure = self._store._failure(f"write to table {self.name!r}")
@@ -429,7 +434,7 @@ class SQLiteTable:
         :raises StoreError: for an invalid mutation or a read-only store
         :raises TransientStoreError: if other processes kept the file locked too long
         """
-        _check_timestamp(timestamp)
+        check_timestamp(timestamp)
         check_conditional(row, expected, mutation)
         column = normalise_column(column)
         self._store._check_writable(f"write to table {self.name!r}")
@@ -487,9 +492,8 @@ class SQLiteTable:
                 f"{self._store.url}: server-side filter strings need HBase; "
                 "evaluate the predicate client-side instead"
             )
-        start, stop = _scan_bounds(start, stop, prefix)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        start, stop = check_scan(start, stop, prefix, batch_size)
+        start, stop = start or b"", stop or None
         cols = [normalise_column(c) for c in columns] if columns is not None else None
         tid, _ = self._tid_families()
         return self._scan_rows(tid, start, stop, cols, batch_size, limit, include_timestamp)
@@ -514,7 +518,7 @@ class SQLiteTable:
                 for col in cols:
                     if col.endswith(b":"):
                         clauses.append("(col >= ? AND col < ?)")
-                        args += [col, prefix_stop(col)]
+                        args += [col, prefix_successor(col)]
                     else:
                         clauses.append("col = ?")
                         args.append(col)
@@ -545,7 +549,7 @@ def _apply(db: sqlite3.Connection, tid: int, row: bytes, puts: dict, deletes: li
         if col.endswith(b":"):
             db.execute(
                 "DELETE FROM cells WHERE tbl=? AND row=? AND col>=? AND col<? AND ts<=?",
-                (tid, row, col, prefix_stop(col), ts),
+                (tid, row, col, prefix_successor(col), ts),
             )
         else:
             db.execute(
@@ -687,25 +691,12 @@ def _group(found: list, cols, include_timestamp: bool) -> dict:
     return out
 
 
-def _scan_bounds(start, stop, prefix) -> tuple[bytes, bytes | None]:
-    if prefix is not None:
-        if start is not None or stop is not None:
-            raise ValueError("scan: give either prefix or start/stop, not both")
-        return prefix, prefix_stop(prefix)
-    return start or b"", stop or None
-
-
 def _prepare(m: RowMutation, families: list[bytes], table: str) -> tuple[bytes, dict, list]:
-    if not isinstance(m.row, bytes) or not m.row:
-        raise StoreError(f"table {table!r}: row key must be non-empty bytes, got {m.row!r}")
+    check_row(m.row, table)
     puts = {}
     for col, value in m.puts.items():
-        col = normalise_column(col)
+        col = check_put(col, value, table)
         _check_family(col, families, table)
-        if not isinstance(value, bytes):
-            raise StoreError(
-                f"table {table!r}: value of {col!r} must be bytes, got {type(value).__name__}"
-            )
         puts[col] = value
     deletes = []
     for col in m.deletes:
@@ -719,19 +710,3 @@ def _check_family(col: bytes, families: list[bytes], table: str) -> None:
     if family_of(col) not in families:
         known = ", ".join(f.decode() for f in families)
         raise StoreError(f"table {table!r}: unknown column family in {col!r} (families: {known})")
-
-
-def _check_timestamp(ts: int) -> None:
-    if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < 2**63 - 1:
-        raise ValueError(f"timestamp must be an int in [0, 2**63-1), got {ts!r}")
-
-
-def _validate_create(name: str, families: Sequence[str], split_keys: Sequence[bytes]) -> None:
-    if not name or not isinstance(name, str):
-        raise StoreError(f"table name must be a non-empty string, got {name!r}")
-    if not families:
-        raise StoreError(f"table {name!r}: at least one column family is required")
-    if any(not isinstance(k, bytes) or not k for k in split_keys):
-        raise StoreError(f"table {name!r}: split keys must be non-empty bytes")
-    if len(set(split_keys)) != len(split_keys):
-        raise StoreError(f"table {name!r}: duplicate split keys")

@@ -1,0 +1,126 @@
+"""The storage contract's values as the Thrift structs of either gateway, in both directions.
+
+Arguments are checked here, through :mod:`culvert_py.store.base`, as they are translated, so a
+malformed row, column or value fails before any call is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from culvert_py.store.base import RowMutation, check_put, check_row, normalise_column
+from culvert_py.store.gateway import thrift1, thrift2
+
+
+def thrift_columns(columns: Sequence[bytes] | None) -> list[bytes] | None:
+    """Columns as Thrift1 wants them: ``b"f:q"``, or ``b"f"`` for a whole family.
+
+    :raises ArgumentError: for a column naming no family
+    """
+    # Thrift1 reads b"f:" as family f with an EMPTY qualifier; a whole family is b"f".
+    if columns is None:
+        return None
+    normalised = (normalise_column(c) for c in columns)
+    return [c.rstrip(b":") if c.endswith(b":") else c for c in normalised]
+
+
+def filter_bytes(flt: str | bytes | None) -> bytes | None:
+    """A filter-language string as the bytes the gateway parses (``None`` for no filter)."""
+    # Filter strings carry encoded values, which are arbitrary bytes: kept as bytes end to end.
+    if not flt:
+        return None
+    return flt if isinstance(flt, bytes) else flt.encode()
+
+
+def batch_mutation(m: RowMutation, table: str):
+    """One row's puts and deletes as a Thrift1 ``BatchMutation`` (for ``mutateRowsTs``).
+
+    :raises ArgumentError: for an empty or non-bytes row key, a put column without a
+        qualifier, or a value that is not bytes
+    """
+    check_row(m.row, table)
+    muts = [
+        thrift1.Mutation(isDelete=True, column=col, writeToWAL=True)
+        for col in thrift_columns(list(m.deletes)) or []
+    ]
+    for col, value in m.puts.items():
+        muts.append(
+            thrift1.Mutation(column=check_put(col, value, table), value=value, writeToWAL=True)
+        )
+    return thrift1.BatchMutation(row=m.row, mutations=muts)
+
+
+def scan_spec(start: bytes, stop: bytes | None, columns, batch_size: int, flt: bytes | None):
+    """A Thrift1 ``TScan`` from ``start`` (inclusive) to ``stop`` (exclusive)."""
+    return thrift1.TScan(
+        startRow=start,
+        stopRow=stop,
+        columns=columns,
+        caching=batch_size,
+        filterString=flt,
+        sortColumns=False,
+    )
+
+
+def cells(result, include_timestamp: bool) -> dict:
+    """The cells of a Thrift1 ``TRowResult``: ``{column: value}`` or ``(value, timestamp)``."""
+    if include_timestamp:
+        return {col: (cell.value, cell.timestamp) for col, cell in result.columns.items()}
+    return {col: cell.value for col, cell in result.columns.items()}
+
+
+def table_descriptor(name: str, families: Sequence[str], max_versions: int, block_size: int | None):
+    """A Thrift2 ``TTableDescriptor``: every family with the block cache on, a ROW bloom
+    filter, ``max_versions`` and ``block_size`` (``None``: the server default)."""
+    return thrift2.TTableDescriptor(
+        tableName=thrift2.TTableName(qualifier=name.encode()),
+        columns=[
+            thrift2.TColumnFamilyDescriptor(
+                name=f.encode(),
+                maxVersions=max_versions,
+                blockSize=block_size,
+                blockCacheEnabled=True,
+                bloomnFilterType=thrift2.TBloomFilterType.ROW,
+            )
+            for f in families
+        ],
+    )
+
+
+def thrift2_put(mutation: RowMutation, timestamp: int, table: str):
+    """The puts of ``mutation`` as a Thrift2 ``TPut`` at ``timestamp``.
+
+    :raises ArgumentError: as :func:`batch_mutation`
+    """
+    check_row(mutation.row, table)
+    values = []
+    for col, value in mutation.puts.items():
+        family, _, qualifier = check_put(col, value, table).partition(b":")
+        values.append(
+            thrift2.TColumnValue(
+                family=family, qualifier=qualifier, value=value, timestamp=timestamp
+            )
+        )
+    return thrift2.TPut(row=mutation.row, columnValues=values, timestamp=timestamp)
+
+
+def thrift2_row_mutations(mutation: RowMutation, timestamp: int, table: str):
+    """``mutation`` as Thrift2 ``TRowMutations`` at ``timestamp``: a delete of every version
+    of its deleted columns at or below ``timestamp``, then its puts.
+
+    :raises ArgumentError: as :func:`batch_mutation`
+    """
+    muts = []
+    if mutation.deletes:
+        columns = []
+        for col in mutation.deletes:
+            family, _, qualifier = normalise_column(col).partition(b":")
+            columns.append(
+                thrift2.TColumn(family=family, qualifier=qualifier or None, timestamp=timestamp)
+            )
+        delete = thrift2.TDelete(
+            row=mutation.row, columns=columns, deleteType=thrift2.TDeleteType.DELETE_COLUMNS
+        )
+        muts.append(thrift2.TMutation(deleteSingle=delete))
+    muts.append(thrift2.TMutation(put=thrift2_put(mutation, timestamp, table)))
+    return thrift2.TRowMutations(row=mutation.row, mutations=muts)
