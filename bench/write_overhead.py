@@ -26,7 +26,7 @@ import uuid
 import happybase
 
 from culvert_py.client import Client
-from culvert_py.maintain import encode_row
+from culvert_py.layout import encode_row
 from culvert_py.schema import parse_schema
 from culvert_py.store import open_store
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -17,8 +18,47 @@ from culvert_py.store import default_url, open_store
 USER_ERROR = 2
 
 
+class _UsageLine(click.ClickException):
+    """A click usage error (bad option value, unknown option or command, missing argument)
+    shown as one ``error:`` line, exit 2, instead of click's usage block."""
+
+    exit_code = USER_ERROR
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _one_line(exc: click.ClickException) -> click.ClickException:
+    """``exc`` as a :class:`_UsageLine`: ``--limit: 'abc' is not a valid integer (see …)``."""
+    if isinstance(exc, _UsageLine | click.exceptions.NoArgsIsHelpError):
+        return exc  # already one line, or the help text `culvert` alone prints
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click.BadParameter) and param is not None and exc.message:
+        name = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+        text = f"{name}: {_lower_first(exc.message)}"
+    else:
+        text = _lower_first(exc.format_message())
+    text = " ".join(text.split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        text += f" (see {ctx.command_path} --help)"
+    return _UsageLine(text)
+
+
+def _lower_first(text: str) -> str:
+    # "Invalid value" -> "invalid value", but "FILE" and "'abc'" stay as they are.
+    return text[0].lower() + text[1:] if text[:2].istitle() else text
+
+
 class _CulvertGroup(click.Group):
-    """A group that turns every :class:`CulvertError` into one ``error:`` line and exit 2."""
+    """A group that turns every user error into one ``error:`` line and exit 2: a
+    :class:`CulvertError` (with a traceback under ``--debug``), and click's usage errors."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -28,6 +68,8 @@ class _CulvertGroup(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(USER_ERROR)
+        except click.ClickException as exc:
+            raise _one_line(exc) from None
 
 
 @click.group(cls=_CulvertGroup)
@@ -85,7 +127,13 @@ def schema() -> None:
 
 @schema.command("apply")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--workers", default=8, show_default=True, help="Parallel scans when building.")
+@click.option(
+    "--workers",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Parallel scans when building.",
+)
 @click.option("--no-build", is_flag=True, help="Leave new indexes on populated tables BUILDING.")
 @click.pass_context
 def schema_apply(ctx: click.Context, file: str, workers: int, no_build: bool) -> None:
@@ -144,24 +192,27 @@ def schema_ddl(file: str) -> None:
 
     Example: culvert schema ddl schemas/examples/people.toml | hbase shell -n
     """
-    from culvert_py.keys import INDEX_FAMILY, IndexKeys
+    from culvert_py.layout import store_tables
     from culvert_py.meta import META_FAMILY, META_TABLE
     from culvert_py.schema import load_schema
 
-    def family(name: str) -> str:
-        return f"{{NAME => '{name}', VERSIONS => 1, BLOCKCACHE => true, BLOOMFILTER => 'ROW'}}"
+    def family(name: str, block_size: int | None = None) -> str:
+        block = f", BLOCKSIZE => '{block_size}'" if block_size else ""
+        return (
+            f"{{NAME => '{name}', VERSIONS => 1, BLOCKCACHE => true, BLOOMFILTER => 'ROW'{block}}}"
+        )
 
     loaded = load_schema(file)
     click.echo(f"create '{META_TABLE}', {family(META_FAMILY)}")
+    # The same table specs apply_schema creates, so the two never drift apart.
     for table in loaded.tables.values():
-        click.echo(f"create '{table.hbase_table}', {family(table.family)}")
-        for index in table.indexes.values():
+        for spec in store_tables(table):
+            families = ", ".join(family(f, spec.block_size) for f in spec.families)
             splits = ", ".join(
-                '"' + "".join(f"\\x{b:02x}" for b in k) + '"'
-                for k in IndexKeys(table, index).split_keys()
+                '"' + "".join(f"\\x{b:02x}" for b in k) + '"' for k in spec.split_keys
             )
             click.echo(
-                f"create '{index.hbase_table}', {family(INDEX_FAMILY)}, SPLITS => [{splits}]"
+                f"create '{spec.name}', {families}" + (f", SPLITS => [{splits}]" if splits else "")
             )
 
 
@@ -170,20 +221,31 @@ def schema_ddl(file: str) -> None:
 
 @main.command()
 @click.argument("table")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from suffix.")
-@click.option("--null", "null_token", help="A token meaning NULL, e.g. NA.")
+@click.option(
+    "--null",
+    "null_token",
+    help="CSV: an unquoted field equal to it is NULL, e.g. NA; an empty field is then the "
+    "empty string. Default: an empty unquoted field is NULL.",
+)
 @click.option("--rejects", type=click.Path(dir_okay=False), help="Default: FILE.rejects.jsonl.")
 @click.option("--workers", default=16, show_default=True, help="Threads for store calls.")
 @click.option("--batch-size", default=1000, show_default=True)
-@click.option("--bulk", is_flag=True, help="Insert-only: skip reading current rows (new keys).")
+@click.option(
+    "--bulk",
+    is_flag=True,
+    help="Fast for new keys: rows already in the table are found per batch and written "
+    "in safe mode (counted in the summary).",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted load of the same file.")
 @click.pass_context
 def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, resume) -> None:
     """Load a CSV (with header) or JSON Lines FILE into TABLE.
 
     Bad rows go to the rejects file with line number and reason and never stop the good
-    ones; rerunning converges to the same state.
+    ones; rerunning converges to the same state. Reads back what `culvert query --format
+    csv|jsonl` writes (with the same --null).
 
     Example: culvert load people people.csv --null NA
     """
@@ -211,9 +273,12 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
                 progress=progress,
             )
         click.echo(report.summary())
-        if report.rejected:
+        # The rejects file covers the whole file, earlier runs of a resumed load included.
+        rejected = report.rejected + report.rejected_earlier
+        if rejected:
+            this_run = f" ({report.rejected:,} by this run)" if report.rejected_earlier else ""
             click.echo(
-                f"error: {report.rejected} row(s) rejected; reasons in {report.rejects_path}",
+                f"error: {rejected:,} row(s) rejected{this_run}; reasons in {report.rejects_path}",
                 err=True,
             )
             sys.exit(USER_ERROR)
@@ -231,20 +296,47 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
 @click.option("--limit", type=int)
 @click.option("--cursor", help="Resume after the page that printed this cursor.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--null",
+    "null_token",
+    help="Write NULL as this token (csv, table), e.g. NA, so that `culvert load --null NA` "
+    "tells it from the empty string. Default: an empty field.",
+)
 @click.option("--explain", is_flag=True, help="Print the plan instead of rows.")
 @click.option("--analyze", is_flag=True, help="Run the query and print the plan with actuals.")
 @click.option("--use-index", help="Force an index by name, or NO_INDEX for a full scan.")
 @click.pass_context
 def query(
-    ctx, table, where, columns, order_by, desc, limit, cursor, fmt, explain, analyze, use_index
+    ctx,
+    table,
+    where,
+    columns,
+    order_by,
+    desc,
+    limit,
+    cursor,
+    fmt,
+    null_token,
+    explain,
+    analyze,
+    use_index,
 ) -> None:
     """Print the rows of TABLE matching WHERE (a SQL WHERE subset).
 
     WHERE supports = != < <= > >= BETWEEN, IN (...), LIKE 'prefix%', CONTAINS(col, 'word'),
     IS [NOT] NULL, AND, OR, NOT, parentheses, TIMESTAMP '2013-01-01T10:00:00Z'.
 
+    --format csv and jsonl load back with `culvert load` into the same values.
+
     Example: culvert query flights "origin = 'JFK' AND dep_delay > 120" --limit 20 --explain
     """
+    if null_token and set(null_token) & set(',"\r\n'):
+        from culvert_py.errors import ArgumentError
+
+        raise ArgumentError(
+            f"--null {null_token!r}: expected text without commas, quotes or line breaks "
+            "(a CSV reader could not tell it from data)"
+        )
     with _client(ctx) as client:
         target = client.table(table)
         cols = [c.strip() for c in columns.split(",")] if columns else None
@@ -258,7 +350,7 @@ def query(
         t0 = time.perf_counter()
         rows = target.query(where, cols, order, limit, cursor, use_index)
         names = cols or list(target.definition.columns)
-        for line in render_rows(rows, names, fmt):
+        for line in render_rows(rows, names, fmt, null_token):
             click.echo(line)
         elapsed = time.perf_counter() - t0
         if fmt == "table":
@@ -275,6 +367,8 @@ def query(
 def get(ctx, table, keys, fmt) -> None:
     """Print rows of TABLE by row key (a JSON array for a composite key).
 
+    Keys not found are named on one `error:` line after the rows found, with exit status 2.
+
     Example: culvert get people u1 u2     culvert get flights '["AA", 11, "2013-01-01T05:00:00Z"]'
     """
     from culvert_py.loader import parse_key
@@ -285,12 +379,11 @@ def get(ctx, table, keys, fmt) -> None:
         rows = target.get_many(parsed)
         missing = [k for k, r in zip(keys, rows, strict=True) if r is None]
         names = list(target.definition.columns)
-        for line in render_rows([r for r in rows if r is not None], names, fmt):
+        found = [r for r in rows if r is not None]
+        for line in render_rows(found, names, fmt) if found else ():
             click.echo(line)
-        for k in missing:
-            click.echo(f"not found: {k}", err=True)
         if missing:
-            sys.exit(1)
+            raise CulvertError(f"{table}: {len(missing)} key(s) not found: {', '.join(missing)}")
 
 
 # -- index and stats -------------------------------------------------------------------------
@@ -302,23 +395,22 @@ def get(ctx, table, keys, fmt) -> None:
 )
 @click.argument("table")
 @click.argument("index", required=False)
-@click.option("--workers", default=8, show_default=True)
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--shard", default="0/1", show_default=True, help="I/N: this host's share.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build.")
+@click.option("--yes", is_flag=True, help="Drop or rebuild without asking (needed without a TTY).")
 @click.pass_context
-def index(ctx, action, table, index, workers, shard, resume) -> None:
-    """List, build, rebuild, verify, repair or drop the indexes of TABLE.
+def index(ctx, action, table, index, workers, shard, resume, yes) -> None:
+    """List, build, rebuild, verify, repair or drop the indexes of TABLE (all, or INDEX).
+
+    drop and rebuild ask first on a terminal; elsewhere they need --yes. A verify that
+    finds problems ends with an `error:` line (exit status 2).
 
     Example: culvert index verify people by_age     culvert index build people by_name --shard 0/4
     """
     from culvert_py import build
 
-    try:
-        i, n = (int(x) for x in shard.split("/"))
-        if not 0 <= i < n:
-            raise ValueError
-    except ValueError:
-        raise CulvertError(f"--shard {shard!r}: expected I/N with 0 <= I < N, e.g. 0/4") from None
+    i, n = _parse_shard(shard, build.MAX_SHARDS)
     with _client(ctx, workers) as client:
         target = client.table(table)
         if action == "list":
@@ -329,7 +421,9 @@ def index(ctx, action, table, index, workers, shard, resume) -> None:
         names = [index] if index else list(target.definition.indexes)
         for name in names:
             target._index(name)
-        failed = False
+        if action in ("drop", "rebuild") and names and not yes:
+            _confirm(ctx, action, table, names)
+        unclean = []
         for name in names:
             if action in ("build", "rebuild"):
                 _build(client, table, name, workers, (i, n), resume, rebuild=action == "rebuild")
@@ -338,12 +432,44 @@ def index(ctx, action, table, index, workers, shard, resume) -> None:
                     client, table, name, repair=action == "repair", workers=workers
                 )
                 click.echo(f"{table}.{name}: {report.summary()}")
-                failed |= action == "verify" and not report.clean
+                if action == "verify" and not report.clean:
+                    unclean.append(name)
             else:
                 build.drop_index(client, table, name)
                 click.echo(f"dropped {table}.{name}")
-        if failed:
-            sys.exit(1)
+        if unclean:
+            raise CulvertError(
+                f"{table}: {len(unclean)} index(es) not clean: {', '.join(unclean)}; fix with "
+                f"`culvert index repair {table} INDEX`"
+            )
+
+
+def _parse_shard(text: str, most: int) -> tuple[int, int]:
+    """``--shard I/N`` strictly: ASCII digits, no spaces or signs, ``0 <= I < N <= most``."""
+    match = re.fullmatch(r"([0-9]{1,6})/([0-9]{1,6})", text)
+    if match:
+        i, n = int(match[1]), int(match[2])
+        if 0 <= i < n <= most:
+            return i, n
+    raise click.UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N <= {most}, e.g. 0/4")
+
+
+def _confirm(ctx: click.Context, action: str, table: str, names: list[str]) -> None:
+    """Ask before a destructive ``index`` action; without a terminal, refuse (use --yes)."""
+    if len(names) == 1:
+        what = f"index {table}.{names[0]}"
+    else:
+        what = f"all {len(names)} indexes of {table} ({', '.join(names)})"
+    if not _interactive():
+        raise click.UsageError(
+            f"index {action}: would {action} {what}; pass --yes to confirm", ctx=ctx
+        )
+    if not click.confirm(f"{action} {what}?", default=False, err=True):
+        raise CulvertError(f"index {action}: not confirmed; {what} left as it was")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
 
 
 def _build(client, table, index, workers, shard, resume, rebuild: bool) -> None:

@@ -16,6 +16,7 @@ from culvert_py.errors import (
     SchemaError,
     StoreError,
 )
+from culvert_py.query.expr import col
 
 __all__ = [
     "ArgumentError",
@@ -27,5 +28,6 @@ __all__ = [
     "QueryError",
     "SchemaError",
     "StoreError",
+    "col",
     "connect",
 ]

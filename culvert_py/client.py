@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from culvert_py.errors import SchemaError, StoreError
-from culvert_py.keys import (
-    INDEX_FAMILY,
-    IndexKeys,
+from culvert_py.encoding import encode_value
+from culvert_py.errors import ArgumentError, EncodingError, SchemaError, StoreError
+from culvert_py.layout import (
+    TableSpec,
     data_column,
+    decode_row,
     encode_key,
     primary_key,
+    store_tables,
     version_column,
 )
-from culvert_py.maintain import IndexWriter, decode_row
-from culvert_py.meta import ACTIVE, BUILDING, DISABLED, SCHEMA_RETRIES, Meta, SchemaConflict
+from culvert_py.meta import ACTIVE, BUILDING, DISABLED, Meta
 from culvert_py.query.executor import QueryExecutor, QueryResult
 from culvert_py.query.planner import Plan, Planner, explain_lines, plan_structure
 from culvert_py.schema import (
@@ -37,16 +38,13 @@ from culvert_py.schema import (
     merge_schemas,
     plan_changes,
 )
+from culvert_py.stats import load_stats, refresh_stats
 from culvert_py.store import default_url, open_store
 from culvert_py.store.base import CAP_CHECK_AND_MUTATE, CAP_SERVER_FILTER, Store, chunks
+from culvert_py.write import IndexWriter
 
 #: Rows per write batch: one store call per protocol step per batch.
 DEFAULT_BATCH_SIZE = 1000
-
-#: HFile block size of primary tables. Index plans fetch primary rows by random get, and
-#: a get reads a whole block: 16 KiB instead of HBase's 64 KiB cuts that read by four at a
-#: small cost to full scans. Index tables keep the default: they are only ever scanned.
-PRIMARY_BLOCK_SIZE = 16 * 1024
 
 #: Seconds a query may plan with the schema it last read before checking the generation.
 QUERY_SCHEMA_MAX_AGE = 1.0
@@ -72,8 +70,14 @@ def connect(url: str | None = None, workers: int = 16, pipeline_depth: int = 4) 
     :param workers: threads for parallel store calls (index scans, conditional writes)
     :param pipeline_depth: write batches in flight at once in ``put_many``
     :return: a :class:`Client`; use it as a context manager
+    :raises ArgumentError: for a URL that is not a string, or ``workers`` or
+        ``pipeline_depth`` below 1
     :raises StoreError: when the store is unreachable or the URL malformed
     """
+    if url is not None and not isinstance(url, str):
+        raise ArgumentError(f"url={url!r:.60}: expected a store URL string or None")
+    _check_count("connect", "workers", workers, 1)
+    _check_count("connect", "pipeline_depth", pipeline_depth, 1)
     return Client(open_store(url or default_url()), workers=workers, pipeline_depth=pipeline_depth)
 
 
@@ -84,6 +88,7 @@ class Client:
     :param workers: threads for parallel store calls
     :param close_store: close ``store`` when the client closes
     :param pipeline_depth: write batches in flight at once in ``put_many``
+    :raises ArgumentError: for ``workers`` or ``pipeline_depth`` below 1
     """
 
     def __init__(
@@ -93,10 +98,8 @@ class Client:
         close_store: bool = True,
         pipeline_depth: int = 4,
     ) -> None:
-        if workers < 1 or pipeline_depth < 1:
-            raise ValueError(
-                f"workers and pipeline_depth must be >= 1, got {workers}, {pipeline_depth}"
-            )
+        _check_count("Client", "workers", workers, 1)
+        _check_count("Client", "pipeline_depth", pipeline_depth, 1)
         self.pipeline_depth = pipeline_depth
         # Batches run on their own pool: a batch waits on store calls that run on
         # ``executor``, so sharing one pool could deadlock when it is full of batches.
@@ -119,53 +122,52 @@ class Client:
         batch, queries ignore it until a build makes it ACTIVE.
 
         :return: ``{"created": [store tables], "indexes": {"table.index": state}}``
+        :raises ArgumentError: for a source that is neither a Schema nor a path
         :raises SchemaError: for an invalid schema or an incompatible change
         """
+        if not isinstance(source, Schema | str | Path):
+            raise ArgumentError(
+                f"apply_schema: source={source!r:.60}: expected a Schema or a schema file path"
+            )
         schema = source if isinstance(source, Schema) else load_schema(source)
         self.meta.ensure()
-        for _attempt in range(SCHEMA_RETRIES):
-            generation, applied, _ = self.meta.load()
+        created = self._create_store_tables(schema)
+        new_states: dict = {}
+
+        def change(applied: Schema | None, _states: dict) -> tuple[Schema, dict]:
             changes = plan_changes(applied, schema)
-            created = self._create_store_tables(schema)
-            new_states = {}
+            new_states.clear()
             for index in changes["new_indexes"] + [
                 i for t in changes["new_tables"] for i in t.indexes.values()
             ]:
                 populated = self._has_rows(schema.tables[index.table])
                 new_states[(index.table, index.name)] = BUILDING if populated else ACTIVE
-            try:
-                self.meta.save(generation, merge_schemas(applied, schema), new_states)
-            except SchemaConflict:
-                continue  # another client applied or dropped meanwhile: plan again on top
-            with self._lock:
-                self._tables.clear()
-            return {
-                "created": created,
-                "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
-            }
-        raise SchemaError(f"the applied schema kept changing; gave up after {SCHEMA_RETRIES} tries")
+            return merge_schemas(applied, schema), dict(new_states)
+
+        self.meta.update(change, "schema apply")
+        with self._lock:
+            self._tables.clear()
+        return {
+            "created": created,
+            "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
+        }
 
     def _create_store_tables(self, schema: Schema) -> list[str]:
         """Create the primary and pre-split index tables ``schema`` needs; return new names."""
         existing = set(self.store.list_tables())
-        wanted = []
-        for table in schema.tables.values():
-            wanted.append((table.hbase_table, [table.family], [], 1, PRIMARY_BLOCK_SIZE))
-            for index in table.indexes.values():
-                splits = IndexKeys(table, index).split_keys()
-                wanted.append((index.hbase_table, [INDEX_FAMILY], splits, 1, None))
-        missing = [spec for spec in wanted if spec[0] not in existing]
+        wanted = [spec for t in schema.tables.values() for spec in store_tables(t)]
+        missing = [spec for spec in wanted if spec.name not in existing]
 
-        def create(spec) -> None:
+        def create(spec: TableSpec) -> None:
             try:
                 self.store.create_table(*spec)
             except StoreError:
-                if not self.store.table_exists(spec[0]):  # lost a creation race: fine
+                if not self.store.table_exists(spec.name):  # lost a creation race: fine
                     raise
 
         # Table creation is synchronous and slow on HBase (region assignment): in parallel.
         list(self.executor.map(create, missing))
-        return [spec[0] for spec in missing]
+        return [spec.name for spec in missing]
 
     def _has_rows(self, table: TableDef) -> bool:
         return any(True for _ in self.store.table(table.hbase_table).scan(limit=1))
@@ -173,24 +175,27 @@ class Client:
     def drop_table(self, name: str) -> None:
         """Drop a table, its index tables and its entry in the applied schema.
 
+        :raises ArgumentError: for a name that is not a non-empty string
         :raises SchemaError: for a table the applied schema does not have
         """
-        for _attempt in range(SCHEMA_RETRIES):
-            generation, applied, _ = self.meta.load()
+        _check_name("drop_table", name)
+        dropped: list[TableDef] = []
+
+        def change(applied: Schema | None, _states: dict) -> tuple[Schema, dict]:
             if applied is None:
                 raise SchemaError(f"no schema applied to {self.store.url}")
-            table = applied.table(name)
-            names = [i.hbase_table for i in table.indexes.values()] + [table.hbase_table]
-            list(self.executor.map(self.store.delete_table, names))
-            remaining = {n: t for n, t in applied.tables.items() if n != name}
-            try:
-                self.meta.replace(generation, Schema(remaining))
-            except SchemaConflict:
-                continue
-            with self._lock:
-                self._tables.pop(name, None)
-            return
-        raise SchemaError(f"the applied schema kept changing; gave up after {SCHEMA_RETRIES} tries")
+            dropped[:] = [applied.table(name)]
+            return Schema({n: t for n, t in applied.tables.items() if n != name}), {}
+
+        self.meta.update(change, f"drop {name}")
+        table = dropped[0]
+        names = [i.hbase_table for i in table.indexes.values()] + [table.hbase_table]
+        list(self.executor.map(self.store.delete_table, names))
+        # A table re-created under this name must not plan with the old one's statistics
+        # or inherit its index states.
+        self.meta.forget_table(name, list(table.indexes))
+        with self._lock:
+            self._tables.pop(name, None)
 
     def schema(self) -> Schema:
         """The applied schema.
@@ -205,8 +210,10 @@ class Client:
     def table(self, name: str) -> IndexedTable:
         """The :class:`IndexedTable` named ``name`` (cached per client).
 
+        :raises ArgumentError: for a name that is not a non-empty string
         :raises SchemaError: for a table the applied schema does not have
         """
+        _check_name("table", name)
         with self._lock:
             table = self._tables.get(name)
         if table is None:
@@ -266,7 +273,6 @@ class IndexedTable:
             maintained,
             self.client.executor,
             conditional=CAP_CHECK_AND_MUTATE in self.store.capabilities,
-            where=_where_predicates(definition, maintained),
         )
         self._primary = self.store.table(definition.hbase_table)
         self._generation = generation
@@ -296,7 +302,16 @@ class IndexedTable:
     # -- writes --------------------------------------------------------------------------
 
     def put(self, row: Mapping[str, object]) -> None:
-        """Insert or update one row (see :meth:`put_many`)."""
+        """Insert or update one row (see :meth:`put_many`).
+
+        :param row: a row dict with every row-key column
+        :raises ArgumentError: when ``row`` is not a dict (a list, a string, ...)
+        """
+        if not isinstance(row, Mapping):
+            raise ArgumentError(
+                f"{self.name}: put: expected a row dict of column values, got "
+                f"{type(row).__name__} {row!r:.60} (several rows: put_many)"
+            )
         self.put_many([row])
 
     def put_many(
@@ -311,81 +326,160 @@ class IndexedTable:
         leaves out keep their values. Several rows with one key in a batch merge in order.
 
         :param rows: row dicts, each with every row-key column
-        :param bulk: insert-only mode for loads into keys that do not exist yet: skips the
-            read of current values and the per-row version check, so it is faster, but an
-            existing row's old index entries would NOT be removed
+        :param bulk: fast when the keys are new, still exact when they are not: per batch,
+            one read of the rows' version cells (instead of their indexed values) finds the
+            keys that already hold a row; those take the full protocol, the new ones skip
+            the per-row version check. Meant for loads: it assumes no other writer creates
+            the same keys meanwhile. Rows that existed are logged (INFO)
         :param batch_size: rows per batch (one store call per step per batch)
         :return: the number of rows written
+        :raises ArgumentError: when ``rows`` is not an iterable of dicts (checked per batch,
+            before the batch is sent), or for a malformed ``bulk`` or ``batch_size``
         :raises SchemaError: for an unknown column
-        :raises EncodingError: for a value of the wrong type or a missing row-key column
+        :raises EncodingError: for a value of the wrong type, a missing row-key column, or a
+            row or index entry key longer than :data:`~culvert_py.layout.MAX_KEY_BYTES`
         """
+        _check_iterable(self.name, "put_many", "rows", rows, "row dicts", "put(row)")
+        _check_flag(self.name, "bulk", bulk)
+        _check_count(self.name, "batch_size", batch_size, 1)
+
+        known = self.definition.columns
 
         def changes_of(batch: list) -> dict[bytes, dict | None]:
             changes: dict[bytes, dict | None] = {}
             for row in batch:
+                if not isinstance(row, Mapping):
+                    raise ArgumentError(
+                        f"{self.name}: put_many: expected row dicts, got "
+                        f"{type(row).__name__} {row!r:.60}"
+                    )
+                # Checked here, not when the row is encoded: by then the batch's new index
+                # entries are already written (unverified, harmless, but a change).
+                unknown = [c for c in row if c not in known]
+                if unknown:
+                    raise SchemaError(
+                        f"{self.name}: unknown column {unknown[0]!r} (known: {', '.join(known)})"
+                    )
                 pk = primary_key(self.definition, row)
                 merged = changes.get(pk) or {}
                 merged.update(row)
                 changes[pk] = merged
             return changes
 
-        return self._write_batches(map(changes_of, chunks(rows, batch_size)), bulk)
+        return self.write_batches(map(changes_of, chunks(rows, batch_size)), bulk)
 
     def delete(self, key: object) -> None:
-        """Delete one row by key (a no-op for an absent row)."""
+        """Delete one row by key (a no-op for an absent row).
+
+        :param key: the row-key value, a tuple for a composite key, or a row dict
+        :raises ArgumentError: for a key of the wrong form or type
+        """
         self.delete_many([key])
 
     def delete_many(self, keys: Iterable[object], batch_size: int = DEFAULT_BATCH_SIZE) -> int:
         """Delete rows by key, removing their index entries.
 
+        :param keys: keys as :meth:`delete` takes them
+        :param batch_size: keys per batch
         :return: the number of keys processed
+        :raises ArgumentError: for a malformed key (checked per batch, before the batch is
+            sent) or ``batch_size``, or ``keys`` that is a string or a dict
         """
+        _check_iterable(self.name, "delete_many", "keys", keys, "keys", "delete(key)")
+        _check_count(self.name, "batch_size", batch_size, 1)
         batches = (
             {encode_key(self.definition, k): None for k in batch}
             for batch in chunks(keys, batch_size)
         )
-        return self._write_batches(batches, bulk=False)
+        return self.write_batches(batches)
 
-    def _write_batches(self, batches: Iterable[dict], bulk: bool) -> int:
-        """Write batches through the protocol, several in flight at once.
+    def write_batches(
+        self,
+        batches: Iterable[Mapping[bytes, dict | None]],
+        bulk: bool = False,
+        on_written: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Write batches of changes by the protocol, several in flight at once.
 
-        While one batch waits on HBase, the next is encoded and sent: up to
-        ``client.pipeline_depth`` batches overlap. A batch that shares a key with one still
-        in flight waits for it, so rows given later still win, as in a serial write.
+        While one batch waits on HBase, the next is encoded and sent: the window holds up to
+        ``client.pipeline_depth`` batches not yet reported, and waits for the oldest when it
+        is full. A batch that shares a key with one in flight waits for it, so changes given
+        later still win, as in a serial write. The schema is re-read before each batch, so a
+        new BUILDING index is maintained from the next batch on.
 
-        :return: the number of rows (distinct keys per batch) written
+        Every batch sent is waited for before the call returns or raises: no write runs on
+        behind the caller. The first error (of a batch, of ``batches`` or of ``on_written``)
+        is the one raised, with its type, so callers catch what they always caught; the
+        failures of the other batches in flight are attached to it as notes
+        (:meth:`BaseException.add_note`), never dropped.
+
+        :param batches: ``{primary key: partial row, or None to delete}`` dicts, one per
+            batch, as :meth:`~culvert_py.write.IndexWriter.write` takes them; an empty one is
+            reported in its turn, not sent
+        :param bulk: bulk mode for every batch (see :meth:`put_many`)
+        :param on_written: called as ``on_written(number, existed)`` in the caller's thread
+            once batch ``number`` (0-based) and every batch before it are written; ``existed``
+            is how many of its keys bulk mode found holding a row (0 without ``bulk``). For
+            checkpoints: a batch reported is durable, and so is everything before it
+        :return: the number of keys written (distinct keys per batch)
+        :raises ArgumentError: for ``batches`` that is not an iterable of dicts, a malformed
+            ``bulk``, or an ``on_written`` that is not callable
+        :raises StoreError: when the store fails (after retries)
+        :raises EncodingError: for a value of the wrong type, or an oversized key
+        :raises ConsistencyError: when rows kept changing under the writer
         """
-        in_flight: list[tuple[set, Future]] = []
+        _check_iterable(
+            self.name, "write_batches", "batches", batches, "change dicts", "[changes]"
+        )
+        _check_flag(self.name, "bulk", bulk)
+        if on_written is not None and not callable(on_written):
+            raise ArgumentError(
+                f"{self.name}: write_batches: on_written={on_written!r:.60}: expected a "
+                "callable or None"
+            )
+        window: list[tuple[int, set, Future | None]] = []  # oldest first
+
+        def report(number: int, future: Future | None) -> None:
+            existed = future.result() if future is not None else 0
+            if on_written is not None:
+                on_written(number, existed)
+
         count = 0
         try:
-            for changes in batches:
+            for number, changes in enumerate(batches):
+                if not isinstance(changes, Mapping):
+                    raise ArgumentError(
+                        f"{self.name}: write_batches: batch {number}: expected a dict of "
+                        f"changes by primary key, got {type(changes).__name__} {changes!r:.60}"
+                    )
                 keys = set(changes)
-                for other_keys, future in in_flight:
-                    if not keys.isdisjoint(other_keys):
+                for _, other_keys, future in window:
+                    # Wait for a batch writing the same keys; surface a failed batch before
+                    # sending more.
+                    if future is not None and (future.done() or not keys.isdisjoint(other_keys)):
                         future.result()
-                in_flight = [(k, f) for k, f in in_flight if not f.done()]
-                while len(in_flight) >= self.client.pipeline_depth:
-                    in_flight.pop(0)[1].result()
-                for _, future in in_flight:
-                    if future.done():
-                        future.result()  # surface a failed batch before sending more
-                self.refresh()
-                writer = self._writer
-                in_flight.append(
-                    (keys, self.client.batch_executor.submit(writer.write, changes, bulk))
-                )
+                while len(window) >= self.client.pipeline_depth:
+                    oldest, _, future = window.pop(0)
+                    report(oldest, future)
+                future = None
+                if changes:
+                    self.refresh()
+                    writer = self._writer
+                    future = self.client.batch_executor.submit(writer.write, changes, bulk)
+                window.append((number, keys, future))
                 count += len(changes)
-        finally:
-            # Every batch sent is waited for, even when one failed: no write runs on after
-            # the call returns or raises.
-            errors = []
-            for _, future in in_flight:
-                try:
-                    future.result()
-                except BaseException as exc:  # collected and re-raised below
-                    errors.append(exc)
-            if errors:
-                raise errors[0]
+                while window and (window[0][2] is None or window[0][2].done()):
+                    oldest, _, future = window.pop(0)
+                    report(oldest, future)
+            while window:
+                oldest, _, future = window.pop(0)
+                report(oldest, future)
+        except BaseException as exc:
+            for number, _, future in window:
+                error = future.exception() if future is not None else None
+                if error is not None and error is not exc:
+                    exc.add_note(f"batch {number} failed too: {type(error).__name__}: {error}")
+            raise
         return count
 
     # -- queries -------------------------------------------------------------------------
@@ -404,21 +498,31 @@ class IndexedTable:
         :param where: a predicate (``col("age") >= 30``), its text form
             (``"age >= 30 AND city = 'Oslo'"``), or ``None`` for every row
         :param columns: columns to return (default: all)
-        :param order_by: a column, or ``(column, descending)``; served by an index when one
-            yields that order, else sorted client-side
+        :param order_by: a column, or ``(column, descending)``. One order whatever the plan:
+            NULL is the smallest value (ascending: NULLs first; descending: NULLs last) and
+            ties are broken by the row key ascending (byte order of the encoded primary key),
+            so ``limit`` and cursors give the same rows on every plan. Served by an index when
+            its key order is exactly that, else sorted client-side
         :param limit: at most this many rows
         :param cursor: ``result.cursor`` of a previous page of the same query
-        :param use_index: force an index by name, or ``"NO_INDEX"`` for a full scan
+        :param use_index: force an ACTIVE index by name, or ``"NO_INDEX"`` for a full scan
         :return: a lazy iterator of row dicts; its ``cursor`` resumes after the last row
             returned (``None`` when nothing is left)
-        :raises QueryError: unknown columns, type mismatches, syntax errors, bad cursors
+        :raises QueryError: unknown columns, type mismatches, syntax errors, bad cursors, a
+            forced index that is not ACTIVE (it would miss rows)
         """
         plan = self.plan(where, columns, order_by, limit, use_index)
         return QueryExecutor(self, self.client.executor).run(plan, cursor)
 
     def plan(self, where=None, columns=None, order_by=None, limit=None, use_index=None) -> Plan:
-        """The :class:`~culvert_py.query.planner.Plan` :meth:`query` would run."""
+        """The :class:`~culvert_py.query.planner.Plan` :meth:`query` would run.
+
+        :raises ArgumentError: for a malformed argument (``columns="id"``, ``limit=-1``, ...)
+        :raises QueryError: unknown columns or index, type mismatches, syntax errors
+        """
         self.refresh(max_age=QUERY_SCHEMA_MAX_AGE)
+        if isinstance(use_index, str) and self.states.get(use_index, ACTIVE) != ACTIVE:
+            self.refresh()  # a forced index must be ACTIVE: refuse on fresh states only
         return Planner(
             self.definition,
             self.states,
@@ -439,7 +543,10 @@ class IndexedTable:
 
         :param analyze: also run the query and report actual rows, RPCs and time per node
         :return: ``Explanation(text, plan)``: a readable tree and the same as plain dicts
+        :raises ArgumentError: for a malformed argument (as :meth:`query`)
+        :raises QueryError: as :meth:`query`
         """
+        _check_flag(self.name, "analyze", analyze)
         plan = self.plan(where, columns, order_by, limit, use_index)
         if analyze:
             for _ in QueryExecutor(self, self.client.executor).run(plan):
@@ -449,16 +556,13 @@ class IndexedTable:
     def stats(self):
         """The table's statistics (cached until :meth:`refresh_stats` or a schema change)."""
         if self._stats is _UNSET:
-            from culvert_py.stats import load_stats
-
             self._stats = load_stats(self.client.meta, self.name)
         return self._stats
 
     def refresh_stats(self):
         """Collect statistics of the table and its indexes now (a scan of each) and save them."""
-        from culvert_py.stats import refresh_stats
-
-        self._stats = refresh_stats(self.client, self.name)
+        client = self.client
+        self._stats = refresh_stats(client.meta, self.store, self.definition, client.executor)
         return self._stats
 
     # -- reads ---------------------------------------------------------------------------
@@ -466,12 +570,22 @@ class IndexedTable:
     def get(self, key: object, columns: Sequence[str] | None = None) -> dict | None:
         """The row with ``key``, or ``None``.
 
+        :param key: the row-key value, a tuple for a composite key, or a row dict
         :param columns: only these columns (default: all)
+        :raises ArgumentError: for a key of the wrong form or type, or ``columns`` that is
+            not a list of names
+        :raises SchemaError: for an unknown column
         """
         return self.get_many([key], columns)[0]
 
     def get_many(self, keys: Iterable[object], columns: Sequence[str] | None = None) -> list:
-        """Rows for ``keys`` in the same order, ``None`` for absent ones; batched reads."""
+        """Rows for ``keys`` in the same order, ``None`` for absent ones; batched reads.
+
+        :raises ArgumentError: as :meth:`get`, or ``keys`` that is a string or a dict
+        :raises SchemaError: for an unknown column
+        """
+        _check_iterable(self.name, "get_many", "keys", keys, "keys", "get(key)")
+        columns = _check_columns(self.name, columns)
         pks = [encode_key(self.definition, k) for k in keys]
         return self._fetch(pks, columns)
 
@@ -486,7 +600,11 @@ class IndexedTable:
         return [decode_row(self.definition, found.get(pk, {})) for pk in pks]
 
     def scan_rows(self, batch_size: int = 1000) -> Iterator[dict]:
-        """Every live row of the primary table, in row-key order (a full scan)."""
+        """Every live row of the primary table, in row-key order (a full scan).
+
+        :raises ArgumentError: for ``batch_size`` below 1 (when iteration starts)
+        """
+        _check_count(self.name, "batch_size", batch_size, 1)
         for _, cells in self._primary.scan(batch_size=batch_size):
             row = decode_row(self.definition, cells)
             if row is not None:
@@ -502,11 +620,17 @@ class IndexedTable:
 
         :param index: the index name
         :param values: leading values of the indexed columns (a word for a text index)
+        :raises ArgumentError: for no values, more values than the index has columns, a
+            value its column cannot hold, or a text index given anything but one str word
         :raises SchemaError: for an unknown index
         """
         from culvert_py.query.expr import And, Contains, col
 
+        if not isinstance(index, str):
+            raise ArgumentError(f"{self.name}: lookup: index={index!r:.60}: expected an index name")
+        _check_flag(self.name, "covered", covered)
         idx = self._index(index)
+        _check_lookup_values(idx, values, self.definition)
         if idx.kind == "text":
             parts = [Contains(idx.columns[0], str(values[0]))]
         else:
@@ -537,7 +661,64 @@ class IndexedTable:
             raise SchemaError(f"{self.name}: unknown index {name!r} (known: {known})") from None
 
 
-def _where_predicates(table: TableDef, indexes: Iterable[IndexDef]) -> dict:
-    from culvert_py.query.parse import parse
+# -- argument checks -------------------------------------------------------------------------
 
-    return {i.name: parse(i.where, dict(table.columns)) for i in indexes if i.where}
+
+def _check_count(where: str, name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ArgumentError(f"{where}: {name}={value!r:.60}: expected an integer >= {minimum}")
+
+
+def _check_flag(where: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ArgumentError(f"{where}: {name}={value!r:.60}: expected True or False")
+
+
+def _check_name(where: str, name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"{where}: name={name!r:.60}: expected a table name")
+
+
+def _check_iterable(table: str, method: str, name: str, value, items: str, one: str) -> None:
+    """Refuse what iterates but is not a collection of items: a str, bytes or one dict."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ArgumentError(
+            f"{table}: {method}: {name}={value!r:.60}: expected an iterable of {items} "
+            f"(for one: {one})"
+        )
+
+
+def _check_columns(table: str, columns: object) -> list[str] | None:
+    """``columns`` as a list of names; a lone string is refused, not read as its letters."""
+    if columns is None:
+        return None
+    if isinstance(columns, str | bytes) or not isinstance(columns, Iterable):
+        hint = f"; for one column pass [{columns!r}]" if isinstance(columns, str) else ""
+        raise ArgumentError(f"{table}: columns={columns!r:.60}: expected a list of names{hint}")
+    names = list(columns)
+    for name in names:
+        if not isinstance(name, str):
+            raise ArgumentError(f"{table}: columns: expected column names, got {name!r:.60}")
+    return names
+
+
+def _check_lookup_values(index: IndexDef, values: tuple, table: TableDef) -> None:
+    if index.kind == "text":
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise ArgumentError(
+                f"{index.path}: lookup: a text index takes one str word, got {values!r:.60}"
+            )
+        return
+    if not 1 <= len(values) <= len(index.columns):
+        wanted = "1 value" if len(index.columns) == 1 else f"1 to {len(index.columns)} values"
+        raise ArgumentError(
+            f"{index.path}: lookup: expected {wanted} for ({', '.join(index.columns)}), "
+            f"got {len(values)}"
+        )
+    for column, value in zip(index.columns, values, strict=False):
+        if value is None:
+            continue
+        try:
+            encode_value(value, table.columns[column], column=column)
+        except EncodingError as exc:
+            raise ArgumentError(f"{index.path}: lookup: {exc}") from None

@@ -199,6 +199,16 @@ class Meta:
         row = self._table.get_many([_stats_row(table)], columns=[_JSON]).get(_stats_row(table))
         return row[_JSON].decode() if row else None
 
+    def forget_table(self, table: str, indexes: list[str]) -> None:
+        """Remove what the meta table keeps of a dropped table: statistics, index states.
+
+        :param table: the table name
+        :param indexes: the names of its indexes
+        """
+        if self.exists():
+            rows = [_stats_row(table), *(_index_row(table, i) for i in indexes)]
+            self._delete_at_own_timestamps(rows)
+
     def save_checkpoint(self, name: str, document: str) -> None:
         """Store the checkpoint document (JSON text) of a resumable job; the newest write wins.
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from culvert_py.encoding import COLUMN_TYPES
 from culvert_py.errors import QueryError, SchemaError
+from culvert_py.predicate import Expr, normalize, parse
 
 INDEX_KINDS = ("term", "range", "text")
 SALT_MODES = ("row", "value")
@@ -65,6 +66,9 @@ class IndexDef:
     salt: str = "row"
     buckets: int = 8
     descending: tuple[str, ...] = ()
+    #: ``where`` parsed and normalised once, here: what the writer, the planner and verify
+    #: evaluate (``None`` for a full index). Derived, so not part of equality.
+    predicate: Expr | None = field(default=None, compare=False, repr=False)
 
     @property
     def hbase_table(self) -> str:
@@ -316,29 +320,34 @@ def _parse_index(table: TableDef, name: str, spec: Any) -> IndexDef:
     if overlap:
         raise SchemaError(f"{path}.include: {overlap[0]!r} is already an indexed column")
     descending = _column_list(spec.get("descending", []), table.columns, f"{path}.descending")
-    if set(descending) - set(columns):
-        raise SchemaError(f"{path}.descending: {descending[0]!r} is not an indexed column")
+    if descending and kind != "range":
+        # Only a range index is read in order; a term or text index has no order to flip.
+        raise SchemaError(
+            f"{path}.descending: a {kind} index has no order; descending needs kind = 'range'"
+        )
+    stray = [c for c in descending if c not in columns]
+    if stray:
+        raise SchemaError(f"{path}.descending: {stray[0]!r} is not an indexed column")
     salt = spec.get("salt", "row")
     if salt not in SALT_MODES:
         raise SchemaError(f"{path}.salt: expected one of {', '.join(SALT_MODES)}, got {salt!r}")
     buckets = _buckets(spec.get("buckets", table.salt_buckets), f"{path}.buckets")
     where = spec.get("where")
+    predicate = None
     if where is not None:
         if not isinstance(where, str) or not where.strip():
             raise SchemaError(f"{path}.where: expected a predicate string, got {where!r}")
-        _check_where(where, table, path)
-    return IndexDef(table.name, name, kind, columns, include, where, salt, buckets, descending)
+        predicate = _compile_where(where, table, path)
+    return IndexDef(
+        table.name, name, kind, columns, include, where, salt, buckets, descending, predicate
+    )
 
 
-def _check_where(where: str, table: TableDef, path: str) -> None:
-    # Imported here: the query package sits above the schema in the module graph, and a
-    # schema without partial indexes must load without it.
-    from culvert_py.query.parse import parse
-
+def _compile_where(where: str, table: TableDef, path: str) -> Expr:
     try:
-        parse(where, dict(table.columns))
+        return normalize(parse(where, dict(table.columns)))
     except QueryError as exc:
-        raise SchemaError(f"{path}.where: {exc}") from None
+        raise SchemaError(f"{path}.where: {exc}") from exc
 
 
 def _column_list(value: Any, columns: Mapping[str, str], path: str, required=False) -> tuple:

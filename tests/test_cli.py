@@ -86,8 +86,9 @@ def test_apply_load_query_get_verify(store_url, schema_file, tmp_path):
         assert "IndexScan" in plan and "by_age" in plan
         got = culvert(store_url, "get", name, "u2", "--format", "jsonl").stdout
         assert json.loads(got)["age"] is None
-        missing = culvert(store_url, "get", name, "nope", check=1)
-        assert "not found: nope" in missing.stderr
+        missing = culvert(store_url, "get", name, "u1", "nope", "--format", "jsonl", check=2)
+        assert json.loads(missing.stdout)["id"] == "u1"
+        assert missing.stderr == f"error: {name}: 1 key(s) not found: nope\n"
 
         listing = culvert(store_url, "index", "list", name).stdout
         assert "by_age" in listing and "ACTIVE" in listing

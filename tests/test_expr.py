@@ -598,8 +598,6 @@ def test_to_text_writes_the_text_syntax(expr, text):
     assert str(expr) == text
 
 
-def test_nan_has_no_literal_but_is_displayed():
-    expr = col("a") == NAN
-    with pytest.raises(QueryError, match="NaN has no literal"):
-        to_text(expr)
-    assert str(expr) == "a = NaN"
+def test_nan_is_written_as_the_nan_keyword():
+    expr = col("a").isin([NAN, INF, -INF])
+    assert to_text(expr) == str(expr) == "a IN (NaN, 1e999, -1e999)"

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Bottom to top. A module's layer is that of its longest matching prefix.
 LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.errors", "culvert_py.clock"),
+    ("culvert_py.values",),  # the encoding floor's ground: what encoding checks values with
     ("culvert_py.encoding", "culvert_py.text"),
     ("culvert_py.store",),
     ("culvert_py.predicate",),

@@ -121,6 +121,21 @@ def mutate(path: str, value) -> dict:
             ["name"],
             "by_age.descending: 'name' is not an indexed column",
         ),
+        (
+            "people.indexes.by_city_joined.descending",
+            ["joined", "name"],
+            "by_city_joined.descending: 'name' is not an indexed column",
+        ),
+        (
+            "people.indexes.by_city.descending",
+            ["city"],
+            "people.indexes.by_city.descending: a term index has no order",
+        ),
+        (
+            "people.indexes.bio_words.descending",
+            ["bio"],
+            "people.indexes.bio_words.descending: a text index has no order",
+        ),
     ],
 )
 def test_validation_errors_name_the_file_and_the_key(path, value, message):

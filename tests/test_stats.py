@@ -18,7 +18,7 @@ import pytest
 from culvert_py.client import Client
 from culvert_py.encoding import encode_value
 from culvert_py.errors import CulvertError, SchemaError
-from culvert_py.keys import IndexKeys, primary_key
+from culvert_py.layout import IndexKeys, primary_key
 from culvert_py.schema import Schema, parse_schema
 from culvert_py.stats import IndexStats, TableStats, collect_stats, load_stats, refresh_stats
 from culvert_py.stats.collect import _IndexSummary

@@ -27,10 +27,18 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 
-from culvert_py.errors import QueryError
-from culvert_py.keys import STATE_COLUMN, VERIFIED, IndexKeys, covered_row
-from culvert_py.maintain import decode_row
-from culvert_py.query.expr import matches, sort_key
+from culvert_py.errors import ArgumentError
+from culvert_py.layout import (
+    MAX_KEY_BYTES,
+    STATE_COLUMN,
+    VERIFIED,
+    IndexKeys,
+    covered_row,
+    decode_row,
+    entries_of,
+    primary_key,
+)
+from culvert_py.query.expr import columns_of, matches, sort_key
 from culvert_py.query.planner import (
     Empty,
     FullScan,
@@ -99,20 +107,99 @@ class QueryResult:
 
 
 def decode_cursor(plan: Plan, cursor: str | None) -> object:
-    """The position inside ``cursor``.
+    """The position inside ``cursor``, checked against the shape ``plan`` gives positions.
 
-    :raises QueryError: for a malformed cursor or one from another query
+    A position must be one this plan's executor path could have produced: ``[range, hex
+    key]`` inside that key range for an index scan (the driver of an intersection),
+    ``["f", hex key]`` for a full scan, ``[branch, inner position]`` for a union and
+    ``["s", rows already returned]`` for a client-side sort. There is no checksum: a cursor
+    grants nothing, and a position that passes these checks only moves where a scan of
+    this same query resumes; every row is still checked against the predicate.
+
+    :param plan: the plan the cursor is used with
+    :param cursor: ``QueryResult.cursor`` of an earlier page of the same query, or ``None``
+    :return: the position, or ``None`` for no cursor
+    :raises ArgumentError: for a cursor that is not a string, does not decode, belongs to a
+        different query or plan, or holds a position this plan cannot have produced
     """
     if cursor is None:
         return None
+    name = plan.table.name
+    if not isinstance(cursor, str):
+        raise ArgumentError(
+            f"{name}: cursor={cursor!r:.60}: expected the string of an earlier result's "
+            ".cursor, or None"
+        )
     try:
-        doc = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        fingerprint, position = doc["q"], doc["p"]
-    except (ValueError, KeyError, TypeError):
-        raise QueryError(f"malformed cursor {cursor[:40]!r}") from None
-    if fingerprint != plan.fingerprint():
-        raise QueryError("the cursor belongs to a different query (or plan); rerun without it")
+        doc = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError are ValueErrors
+        doc = None
+    if not isinstance(doc, dict) or set(doc) != {"q", "p"}:
+        raise ArgumentError(
+            f"{name}: malformed cursor {cursor[:40]!r}: pass an earlier result's .cursor as is"
+        )
+    if doc["q"] != plan.fingerprint():
+        raise ArgumentError(
+            f"{name}: the cursor belongs to a different query (or plan); rerun without it"
+        )
+    position = doc["p"]
+    expected = _position_problem(plan, position)
+    if expected is not None:
+        raise ArgumentError(
+            f"{name}: cursor position {json.dumps(position)[:60]} does not fit this query's "
+            f"plan (expected {expected}); pass an earlier result's .cursor as is"
+        )
     return position
+
+
+def _position_problem(plan: Plan, position: object) -> str | None:
+    """What a position for ``plan`` must look like, or ``None`` when ``position`` is one."""
+    if plan.sort is not None:
+        ok = (
+            isinstance(position, list)
+            and len(position) == 2
+            and position[0] == "s"
+            and _is_count(position[1])
+        )
+        return None if ok else '["s", rows returned >= 0]'
+    return _source_position_problem(plan.source, position)
+
+
+def _source_position_problem(source: Node, position: object) -> str | None:
+    pair = isinstance(position, list) and len(position) == 2
+    match source:
+        case FullScan():
+            ok = pair and position[0] == "f" and _hex_key(position[1]) is not None
+            return None if ok else '["f", hex row key]'
+        case IndexScan() | Intersect():
+            scan = source.driver if isinstance(source, Intersect) else source
+            expected = f"[range number below {len(scan.ranges)}, hex index key in that range]"
+            if not pair or not _is_count(position[0]) or position[0] >= len(scan.ranges):
+                return expected
+            key = _hex_key(position[1])
+            rng = scan.ranges[position[0]]
+            if key is None or key < rng.start or (rng.stop is not None and key >= rng.stop):
+                return expected
+            return None
+        case Union(branches=branches):
+            if not pair or not _is_count(position[0]) or position[0] >= len(branches):
+                return f"[branch number below {len(branches)}, position in that branch]"
+            inner = _source_position_problem(branches[position[0]].source, position[1])
+            return None if inner is None else f"[{position[0]}, {inner}]"
+    return "no position: this plan returns no rows"
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _hex_key(value: object) -> bytes | None:
+    """The key a position's lower-case hex string stands for, or ``None`` if it is not one."""
+    if not isinstance(value, str) or not 0 < len(value) <= 2 * MAX_KEY_BYTES:
+        return None
+    if len(value) % 2 or set(value) - set("0123456789abcdef"):
+        return None
+    return bytes.fromhex(value)
 
 
 class QueryExecutor:
@@ -136,16 +223,18 @@ class QueryExecutor:
 
     # -- sources -------------------------------------------------------------------------
 
-    def _source_rows(self, plan: Plan, source, predicate, position) -> Iterator[tuple]:
+    def _source_rows(self, plan: Plan, source, predicate, position, whole=False) -> Iterator[tuple]:
+        """``(position, row)`` of ``source``; ``whole``: full rows even from covered entries."""
         match source:
             case Empty():
                 return iter(())
             case FullScan():
                 return self._timed(source, self._full_scan(source, predicate, position))
             case IndexScan():
-                return self._timed(source, self._index_rows(source, None, predicate, position))
+                rows = self._index_rows(source, None, predicate, position, whole)
+                return self._timed(source, rows)
             case Intersect():
-                return self._timed(source, self._intersect(source, predicate, position))
+                return self._timed(source, self._intersect(source, predicate, position, whole))
             case Union():
                 return self._timed(source, self._union(plan, source, position))
         raise AssertionError(source)
@@ -200,13 +289,13 @@ class QueryExecutor:
                 node.entries_read += 1
                 yield number, key, cells
 
-    def _index_rows(self, node: IndexScan, keep, predicate, position) -> Iterator[tuple]:
+    def _index_rows(self, node: IndexScan, keep, predicate, position, whole) -> Iterator[tuple]:
         """Rows through ``node``: checked against their entry and the predicate."""
         keys = IndexKeys(self.definition, node.index)
         entries = self._entries(node, position)
         pending: deque = deque()
         for chunk in _chunks(entries, FETCH_BATCH):
-            pending.append(self.pool.submit(self._resolve, node, keys, chunk, keep))
+            pending.append(self.pool.submit(self._resolve, node, keys, chunk, keep, whole))
             if len(pending) >= FETCH_AHEAD:
                 yield from self._checked(pending.popleft(), predicate)
         while pending:
@@ -217,7 +306,7 @@ class QueryExecutor:
             if matches(predicate, row):
                 yield position, row
 
-    def _resolve(self, node: IndexScan, keys: IndexKeys, chunk, keep) -> list[tuple]:
+    def _resolve(self, node: IndexScan, keys: IndexKeys, chunk, keep, whole) -> list[tuple]:
         """Turn a chunk of entries into ``(position, row)`` of live entries, in order."""
         decoded = []
         to_fetch = []
@@ -225,7 +314,7 @@ class QueryExecutor:
             values, pk = keys.decode(key)
             if keep is not None and pk not in keep:
                 continue
-            trusted = node.covered and cells.get(STATE_COLUMN) == VERIFIED
+            trusted = node.covered and not whole and cells.get(STATE_COLUMN) == VERIFIED
             decoded.append((number, key, cells, values, pk, trusted))
             if not trusted:
                 to_fetch.append(pk)
@@ -240,12 +329,12 @@ class QueryExecutor:
             else:
                 row = decode_row(self.definition, fetched.get(pk, {}))
                 # The consistency check: the row as it is now must own exactly this entry.
-                if row is None or key not in self.writer._entries(node.index, keys, row, pk):
+                if key not in entries_of(self.definition, node.index, row, pk, keys):
                     continue
             out.append(([number, key[1:].hex()], row))
         return out
 
-    def _intersect(self, node: Intersect, predicate, position) -> Iterator[tuple]:
+    def _intersect(self, node: Intersect, predicate, position, whole) -> Iterator[tuple]:
         keep: set[bytes] | None = None
         for probe in node.probes:
             keys = IndexKeys(self.definition, probe.index)
@@ -254,7 +343,7 @@ class QueryExecutor:
                 found.add(keys.decode(key)[1])
             keep = found if keep is None else keep & found
         yield from self._timed(
-            node.driver, self._index_rows(node.driver, keep or set(), predicate, position)
+            node.driver, self._index_rows(node.driver, keep or set(), predicate, position, whole)
         )
 
     def _union(self, plan: Plan, node: Union, position) -> Iterator[tuple]:
@@ -263,8 +352,12 @@ class QueryExecutor:
             if number < first:
                 continue
             earlier = [b.predicate for b in node.branches[:number]]
+            # A covered row lacking a column an earlier predicate reads would fail that test
+            # for want of a value and come twice: such a branch fetches whole rows.
+            needs = set().union(*(columns_of(p) for p in earlier))
+            whole = not needs <= _columns_held(self.definition, branch.source)
             rows = self._source_rows(
-                plan, branch.source, branch.predicate, inner if number == first else None
+                plan, branch.source, branch.predicate, inner if number == first else None, whole
             )
             for pos, row in rows:
                 # Expansion without a seen-set: a row an earlier branch matches was (or will
@@ -273,17 +366,33 @@ class QueryExecutor:
                     yield [number, pos], row
 
     def _sorted(self, plan: Plan, position) -> Iterator[tuple]:
+        """Rows in the query order: the column's value (NULL smallest), then primary key."""
         column, desc = plan.sort  # type: ignore[misc]
         rows = [row for _, row in self._source_rows(plan, plan.source, plan.predicate, None)]
-        nulls = [r for r in rows if r.get(column) is None]
-        values = [r for r in rows if r.get(column) is not None]
-        values.sort(key=lambda r: sort_key(r[column]), reverse=desc)
-        # NULLs sort first ascending (as the encoding does) and last descending.
-        ordered = nulls + values if not desc else values + nulls
+        rows.sort(key=lambda r: primary_key(self.definition, r))
+        # A stable sort (reverse=True keeps ties in their order too) leaves equal values in
+        # primary-key order, as an index that yields the order returns them.
+        rows.sort(key=lambda r: _value_order(r.get(column)), reverse=desc)
         skip = position[1] if position else 0
-        for offset, row in enumerate(ordered):
+        for offset, row in enumerate(rows):
             if offset >= skip:
                 yield ["s", offset + 1], row
+
+
+def _columns_held(definition, source) -> set[str]:
+    """The columns the rows of ``source`` hold (when not NULL): a covered index's rows hold
+    only what its entries store."""
+    match source:
+        case IndexScan(covered=True, index=index):
+            return set(definition.row_key) | set(index.columns) | set(index.include)
+        case Intersect(driver=driver):
+            return _columns_held(definition, driver)
+    return set(definition.columns)
+
+
+def _value_order(value: object) -> tuple:
+    """Sort key of a column value with NULL below every value."""
+    return (0,) if value is None else (1, sort_key(value))  # type: ignore[arg-type]
 
 
 class _PrefetchScan:

@@ -68,6 +68,7 @@ KEYWORDS: frozenset[str] = frozenset(
         "FALSE",
         "CONTAINS",
         "TIMESTAMP",
+        "NAN",
     }
 )
 """Words reserved by the text syntax (any case); a column so named is written double-quoted."""
@@ -150,7 +151,7 @@ def _literal(value: object, column: str) -> Value:
 def _describe(value: Value) -> str:
     """``string 'x'``, ``integer 3``: a literal as an error message names it."""
     kind = _TYPE_NAMES.get(type(value), type(value).__name__)
-    return f"{kind} {_literal_text(value, display=True)}"
+    return f"{kind} {_literal_text(value)}"
 
 
 # --------------------------------------------------------------------------- the tree
@@ -180,7 +181,7 @@ class Expr:
         raise QueryError(_NO_TRUTH_VALUE)
 
     def __str__(self) -> str:
-        return _render(self, display=True)
+        return _render(self)
 
 
 def _combine_message(other: object, symbol: str) -> str:
@@ -876,16 +877,14 @@ def _string_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _literal_text(value: Value, display: bool) -> str:
+def _literal_text(value: Value) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
-            if display:
-                return "NaN"
-            raise QueryError("NaN has no literal in the text syntax; use the Python API")
+            return "NaN"
         if math.isinf(value):
             # A numeral too large for a float reads back as infinity.
             return "1e999" if value > 0 else "-1e999"
@@ -907,12 +906,12 @@ def _like_text(prefix: str) -> str:
     return f"LIKE {_string_text(escaped + '%')} ESCAPE '\\'"
 
 
-def _render(expr: Expr, display: bool) -> str:
+def _render(expr: Expr) -> str:
     def lit(value: Value) -> str:
-        return _literal_text(value, display)
+        return _literal_text(value)
 
     def grouped(child: Expr) -> str:
-        text = _render(child, display)
+        text = _render(child)
         return f"({text})" if isinstance(child, And | Or) else text
 
     match expr:
@@ -943,14 +942,14 @@ def to_text(expr: Expr) -> str:
     """Write a predicate in the text syntax, so that ``parse(to_text(e)) == e``.
 
     Column names that are not plain identifiers or are keywords are double-quoted; ``+inf``
-    is written ``1e999``; a prefix holding ``%`` or ``_`` gets an ``ESCAPE`` clause. Nested
-    AND/OR are parenthesised, so the parsed tree has the same shape.
+    is written ``1e999`` and NaN ``NaN``; a prefix holding ``%`` or ``_`` gets an ``ESCAPE``
+    clause. Nested AND/OR are parenthesised, so the parsed tree has the same shape.
+    ``str(expr)`` is the same text.
 
     :param expr: the predicate
     :returns: the text
-    :raises QueryError: the predicate holds a float NaN, which has no literal (``str(expr)``
-        writes it as ``NaN`` for display instead)
+    :raises QueryError: ``expr`` is not a predicate
     """
     if not isinstance(expr, Expr):
         raise QueryError(f"not a predicate: {expr!r}")
-    return _render(expr, display=False)
+    return _render(expr)

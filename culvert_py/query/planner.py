@@ -9,8 +9,10 @@ Planning, in order:
    byte intervals over the column's *encoded* values: ``a = 5`` one point, ``a > 5`` a
    half-open interval, ``a LIKE 'ab%'`` the interval of all encodings starting with the
    prefix, ``a IS NULL`` the one-byte NULL encoding, an OR of such leaves on one column their
-   union. A conjunction intersects them; an empty intersection (``a > 5 AND a < 3``,
-   ``a = 1 AND a = 2``) makes the whole conjunction empty without touching the store.
+   union, merged into disjoint intervals (so an index scan's key ranges never overlap and
+   no entry is read twice). A conjunction intersects them; an empty intersection
+   (``a > 5 AND a < 3``, ``a = 1 AND a = 2``) makes the whole conjunction empty without
+   touching the store.
    Because the encoding is order-preserving, merging ranges in byte space is exact.
 3. **Access paths.** For each ACTIVE index: point constraints on a leftmost prefix of its
    columns, then at most one interval column, become key ranges (IN-lists multiply out);
@@ -28,17 +30,22 @@ Planning, in order:
    seen keys is needed. If any branch needs a full scan, the whole OR is one full scan.
 6. **Full scan** pushes what it can of the predicate to the region servers as a filter
    string (:mod:`culvert_py.query.filters`); the executor re-checks every row anyway.
+7. **Order.** One query has one order whatever the plan: the order column's value with NULL
+   smallest (NULLs first ascending, last descending), ties by primary key ascending. An
+   index scan provides it when its key order is exactly that (:meth:`Planner._provides_order`;
+   a descending one reads its NULL entries last); otherwise the executor sorts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from culvert_py.encoding import encode_str_prefix, encode_value, prefix_successor
-from culvert_py.errors import QueryError
-from culvert_py.keys import IndexKeys
+from culvert_py.encoding import decode_tuple, encode_str_prefix, encode_value, prefix_successor
+from culvert_py.errors import ArgumentError, QueryError
+from culvert_py.layout import IndexKeys
 from culvert_py.query.expr import (
     FALSE,
     TRUE,
@@ -223,7 +230,7 @@ def _leaf_intervals(leaf: Expr, typ: str, desc: bool) -> list[_Interval] | None:
             return [_Interval(_NOT_NULL_START, stop, False)]
         case Between(low=lo, high=hi):
             a, b = (enc(hi), enc(lo)) if desc else (enc(lo), enc(hi))
-            return [_Interval(a, prefix_successor(b), False)]
+            return [_Interval(a, prefix_successor(b), a == b)]
         case Prefix(prefix=p) if typ == "str":
             e = encode_str_prefix(p, descending=desc)
             return [_Interval(e, prefix_successor(e), False)]
@@ -231,31 +238,51 @@ def _leaf_intervals(leaf: Expr, typ: str, desc: bool) -> list[_Interval] | None:
 
 
 def _intersect(a: list[_Interval], b: list[_Interval]) -> list[_Interval]:
+    """The intersection of two sorted, disjoint interval lists (one sweep: an IN-list of
+    thousands of values intersected with a range stays linear)."""
     out = []
-    for x in a:
-        for y in b:
-            start = max(x.start, y.start)
-            stops = [s for s in (x.stop, y.stop) if s is not None]
-            stop = min(stops) if stops else None
-            if stop is not None and start >= stop:
-                continue
+    i = j = 0
+    while i < len(a) and j < len(b):
+        x, y = a[i], b[j]
+        start = max(x.start, y.start)
+        stops = [s for s in (x.stop, y.stop) if s is not None]
+        stop = min(stops) if stops else None
+        if stop is None or start < stop:
             # A point stays a point when intersected with anything that contains it.
             is_point = (x.point and (x.start, x.stop) == (start, stop)) or (
                 y.point and (y.start, y.stop) == (start, stop)
             )
             out.append(_Interval(start, stop, is_point))
+        # Drop whichever ends first: it cannot meet anything later in the other list.
+        if y.stop is None or (x.stop is not None and x.stop <= y.stop):
+            i += 1
+        else:
+            j += 1
     return _merge(out)
 
 
 def _merge(intervals: list[_Interval]) -> list[_Interval]:
-    """Sort and coalesce overlapping intervals (points stay separate unless duplicated)."""
+    """Sort and coalesce into disjoint intervals in byte order: overlapping intervals merge
+    (a point inside a range disappears into it), and so do adjacent ones unless both are
+    points (keeping ``a IN (1, 2)`` two points lets the next index column follow them).
+
+    A merged interval is a point only when it is exactly one point's interval; empty
+    intervals (``BETWEEN 5 AND 3``) are dropped.
+    """
     out: list[_Interval] = []
-    for iv in sorted(set(intervals), key=lambda i: (i.start, i.stop is None, i.stop or b"")):
-        if out and not (iv.point or out[-1].point):
+    live = (iv for iv in set(intervals) if iv.stop is None or iv.start < iv.stop)
+    for iv in sorted(live, key=lambda i: (i.start, i.stop is None, i.stop or b"", i.point)):
+        if out:
             last = out[-1]
-            if last.stop is None or iv.start <= last.stop:
+            overlaps = last.stop is None or iv.start < last.stop
+            adjacent = iv.start == last.stop and not (last.point and iv.point)
+            if overlaps or adjacent:
                 stop = None if last.stop is None or iv.stop is None else max(last.stop, iv.stop)
-                out[-1] = _Interval(last.start, stop, False)
+                bounds = (last.start, stop)
+                is_point = (last.point and (last.start, last.stop) == bounds) or (
+                    iv.point and (iv.start, iv.stop) == bounds
+                )
+                out[-1] = _Interval(last.start, stop, is_point)
                 continue
         out.append(iv)
     return out
@@ -269,18 +296,30 @@ def _column_of(leaf: Expr) -> str | None:
 
 
 def _column_constraints(
-    conjuncts: Sequence[Expr], column: str, typ: str, desc: bool
+    conjuncts: Sequence[Expr], column: str, typ: str, desc: bool, memo: dict | None = None
 ) -> list[_Interval] | None:
-    """Intervals of ``column`` implied by the conjunction; ``None`` when unconstrained."""
+    """Intervals of ``column`` implied by the conjunction; ``None`` when unconstrained.
+
+    :param memo: intervals of conjuncts already computed in this planning run (an IN-list
+        of thousands of values is then encoded once, not once per index and column)
+    """
     result: list[_Interval] | None = None
     for conjunct in conjuncts:
         leaves = conjunct.children if isinstance(conjunct, Or) else (conjunct,)
         if any(_column_of(leaf) != column for leaf in leaves):
             continue
-        parts = [_leaf_intervals(leaf, typ, desc) for leaf in leaves]
-        if any(p is None for p in parts):
+        key = (id(conjunct), typ, desc)
+        if memo is not None and key in memo and memo[key][0] is conjunct:
+            union = memo[key][1]
+        else:
+            parts = [_leaf_intervals(leaf, typ, desc) for leaf in leaves]
+            union = None
+            if all(p is not None for p in parts):
+                union = _merge([iv for p in parts for iv in p])  # type: ignore[union-attr]
+            if memo is not None:
+                memo[key] = (conjunct, union)  # the conjunct pins its id while cached
+        if union is None:
             continue
-        union = _merge([iv for p in parts for iv in p])  # type: ignore[union-attr]
         result = union if result is None else _intersect(result, union)
     return result
 
@@ -301,9 +340,11 @@ class Planner:
         self.table = table
         self.stats = stats
         self.filter_pushdown = filter_pushdown
+        self.states = dict(states)
         self.active = {n: i for n, i in table.indexes.items() if states.get(n) == "ACTIVE"}
         self.keys = {n: IndexKeys(table, i) for n, i in table.indexes.items()}
         self._where: dict[str, Expr] = {}
+        self._intervals: dict = {}  # see _column_constraints; one planning run's worth
 
     def plan(
         self,
@@ -320,18 +361,41 @@ class Planner:
         :param order_by: a column name, or ``(column, descending)``
         :param limit: at most this many rows
         :param use_index: force an index by name, or :data:`NO_INDEX` for a full scan
-        :raises QueryError: unknown columns, type mismatches, unusable hints
+        :raises ArgumentError: an argument of the wrong type or shape (``columns="id"``,
+            ``order_by=("age",)``, ``limit=-1``, ``use_index=5``)
+        :raises QueryError: unknown columns, type mismatches, syntax errors, unusable hints
         """
+        name = self.table.name
+        if where is not None and not isinstance(where, str | Expr):
+            raise ArgumentError(
+                f"{name}: where={where!r:.60}: expected a predicate (col('age') >= 30), "
+                "its text form, or None"
+            )
+        if columns is not None:
+            if isinstance(columns, str | bytes) or not isinstance(columns, Iterable):
+                hint = f"; for one column pass [{columns!r}]" if isinstance(columns, str) else ""
+                raise ArgumentError(
+                    f"{name}: columns={columns!r:.60}: expected a list of column names{hint}"
+                )
+            columns = tuple(columns)
+            bad = [c for c in columns if not isinstance(c, str)]
+            if bad:
+                raise ArgumentError(f"{name}: columns: expected column names, got {bad[0]!r:.60}")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            raise ArgumentError(f"{name}: limit={limit!r:.60}: expected an integer >= 0 or None")
+        if use_index is not None and not isinstance(use_index, str):
+            raise ArgumentError(
+                f"{name}: use_index={use_index!r:.60}: expected an index name or {NO_INDEX!r}"
+            )
         types = dict(self.table.columns)
         predicate = self._bind(where, types)
         if columns is not None:
-            columns = tuple(columns)
             for c in columns:
                 if c not in types:
                     raise QueryError(f"unknown column {c!r} in columns (known: {', '.join(types)})")
-        order = self._order(order_by, types)
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise QueryError(f"limit must be a non-negative integer, got {limit!r}")
+        order = self._order(order_by, types, name)
         if use_index not in (None, NO_INDEX) and use_index not in self.table.indexes:
             raise QueryError(
                 f"{self.table.name}: unknown index {use_index!r} in use_index "
@@ -345,6 +409,8 @@ class Planner:
             needed.add(order[0])
         source = self._plan_source(predicate, needed, use_index, order, notes)
         sort = order if order and not self._provides_order(source, order) else None
+        if order and sort is None and order[1] and isinstance(source, IndexScan):
+            self._nulls_last(source, order[0])
         plan = Plan(self.table, source, predicate, columns, order, sort, limit, notes)
         plan.est_rows = source.est_rows
         if limit is not None and plan.est_rows is not None:
@@ -366,18 +432,32 @@ class Planner:
         return normalize(bind(where, types))
 
     @staticmethod
-    def _order(order_by, types) -> tuple[str, bool] | None:
+    def _order(order_by, types, table: str) -> tuple[str, bool] | None:
         if order_by is None:
             return None
-        column, desc = (order_by, False) if isinstance(order_by, str) else order_by
+        if isinstance(order_by, str):
+            column, desc = order_by, False
+        elif (
+            isinstance(order_by, tuple | list)
+            and len(order_by) == 2
+            and isinstance(order_by[0], str)
+            and isinstance(order_by[1], bool)
+        ):
+            column, desc = order_by
+        else:
+            raise ArgumentError(
+                f"{table}: order_by={order_by!r:.60}: expected a column name or "
+                "(column, descending) with descending True or False"
+            )
         if column not in types:
             raise QueryError(f"unknown column {column!r} in order_by (known: {', '.join(types)})")
-        return column, bool(desc)
+        return column, desc
 
     def _table_rows(self) -> float | None:
         return None if self.stats is None else float(self.stats.rows)
 
     def _plan_source(self, predicate, needed, use_index, order, notes) -> Source:
+        self._intervals = {}
         if predicate == FALSE:
             return self._empty("the predicate is always false")
         if use_index == NO_INDEX:
@@ -433,7 +513,6 @@ class Planner:
             for name, index in self._candidate_indexes(use_index).items()
             if (scan := self._access(index, conjuncts, needed)) is not None
         ]
-        full = self._full_scan(predicate)
         if use_index:
             if not candidates:
                 raise QueryError(
@@ -443,17 +522,26 @@ class Planner:
             return candidates[0]
         if not candidates:
             notes.append("no ACTIVE index answers this predicate: full scan")
-            return full
-        return self._cheapest(candidates, full, order, notes)
+            return self._full_scan(predicate)
+        return self._cheapest(candidates, predicate, order, notes)
 
     def _candidate_indexes(self, use_index) -> dict[str, IndexDef]:
         if use_index:
+            state = self.states.get(use_index, "of unknown state")
+            if state != "ACTIVE":
+                # Not ACTIVE means incomplete: a forced scan would silently miss rows.
+                action = "rebuild" if state == "DISABLED" else "build"
+                raise QueryError(
+                    f"use_index={use_index!r}: index {self.table.name}.{use_index} is {state}, "
+                    f"not ACTIVE, so it may miss rows; run `culvert index {action} "
+                    f"{self.table.name} {use_index}` first, or drop the hint"
+                )
             return {use_index: self.table.indexes[use_index]}
         return self.active
 
     def _contradiction(self, conjuncts) -> bool:
         for column, typ in self.table.columns.items():
-            intervals = _column_constraints(conjuncts, column, typ, False)
+            intervals = _column_constraints(conjuncts, column, typ, False, self._intervals)
             if intervals is not None and not intervals:
                 return True
         return False
@@ -480,45 +568,47 @@ class Planner:
             return self._text_access(index, keys, conjuncts)
         answered: list[Expr] = []
         point_counts: list[int] = []
-        prefixes: list[bytes] = [b""]
-        ranges: list[tuple[bytes, bytes | None]] | None = None
-        first_points: list[bytes] | None = None
-        bound = 0
+        # (key prefix of the point columns so far, encoded first value: the value salt's basis)
+        prefixes: list[tuple[bytes, bytes | None]] = [(b"", None)]
+        ranges: list[tuple[bytes, bytes | None, bytes | None]] | None = None
         for position, column in enumerate(index.columns):
             typ, desc = keys.types[position], keys.descending[position]
-            intervals = _column_constraints(conjuncts, column, typ, desc)
+            intervals = _column_constraints(conjuncts, column, typ, desc, self._intervals)
             if intervals is None:
                 break
+            if len(prefixes) > 1 and len(prefixes) * len(intervals) > MAX_RANGES:
+                break  # multiplying out would make too many ranges: the rest is residual
             answered += [c for c in conjuncts if columns_of(c) == {column}]
-            bound += 1
-            if all(iv.point for iv in intervals) and len(prefixes) * len(intervals) <= MAX_RANGES:
-                if position == 0:
-                    first_points = [iv.start for iv in intervals]
+            if all(iv.point for iv in intervals):
                 point_counts.append(len(intervals))
-                prefixes = [p + iv.start for p in prefixes for iv in intervals]
+                prefixes = [
+                    (p + iv.start, iv.start if position == 0 else first)
+                    for p, first in prefixes
+                    for iv in intervals
+                ]
                 continue
             ranges = [
-                (p + iv.start, p + iv.stop if iv.stop is not None else prefix_successor(p))
-                for p in prefixes
+                (p + iv.start, p + iv.stop if iv.stop is not None else prefix_successor(p), first)
+                for p, first in prefixes
                 for iv in intervals
             ]
             break
-        if bound == 0:
+        if not answered:
             return None
         if ranges is None:
-            ranges = [(p, prefix_successor(p)) for p in prefixes]
+            ranges = [(p, prefix_successor(p), first) for p, first in prefixes]
+        answers = _conjoin(answered)
+        text = str(answers)  # once: rendering it per range made planning IN-lists quadratic
+        every_bucket = list(range(index.buckets))
         key_ranges = [
-            KeyRange(start, stop, self._buckets(index, keys, start, first_points), "")
-            for start, stop in ranges
+            KeyRange(start, stop, self._buckets(index, keys, first, every_bucket), text)
+            for start, stop, first in ranges
         ]
+        _check_disjoint(key_ranges, index)
         covered = needed <= (set(self.table.row_key) | set(index.columns) | set(index.include))
-        scan = IndexScan(index, key_ranges, covered, _conjoin(answered))
+        scan = IndexScan(index, key_ranges, covered, answers)
         scan.point_counts = point_counts
-        scan.est_entries = self._estimate(
-            index, key_ranges, len(point_counts), first_points is not None
-        )
-        for r in key_ranges:
-            r.text = str(scan.answers)
+        scan.est_entries = self._estimate(index, key_ranges, len(point_counts), bool(point_counts))
         scan.est_rows = scan.est_entries
         return scan
 
@@ -539,11 +629,11 @@ class Planner:
         return best
 
     @staticmethod
-    def _buckets(index: IndexDef, keys: IndexKeys, start: bytes, first_points) -> list[int]:
-        if index.salt == "value" and first_points is not None:
-            first = next(p for p in first_points if start.startswith(p))
+    def _buckets(index: IndexDef, keys: IndexKeys, first: bytes | None, every: list[int]):
+        """The salt buckets of a range whose first index column is pinned to ``first``."""
+        if index.salt == "value" and first is not None:
             return [keys.bucket_of(first, b"")]
-        return list(range(index.buckets))
+        return every
 
     def _estimate(self, index: IndexDef, ranges: list[KeyRange], pinned: int, points: bool):
         """Estimated entries in ``ranges``; ``pinned`` leading columns are equality points."""
@@ -565,7 +655,7 @@ class Planner:
                 total += stats.rows_between(r.start, r.stop)
         return total
 
-    def _cheapest(self, candidates: list[IndexScan], full: FullScan, order, notes) -> Source:
+    def _cheapest(self, candidates: list[IndexScan], predicate, order, notes) -> Source:
         rows = self._table_rows()
         if any(c.est_entries is None for c in candidates):
             # Without statistics: the most constrained access (equality first) wins.
@@ -593,7 +683,8 @@ class Planner:
                 best, best_cost = node, both
         if rows is not None and rows < best_cost:
             notes.append(f"full scan ({rows:.0f} rows) is cheaper than any index")
-            return full
+            # Built only when chosen: its filter string renders the whole predicate.
+            return self._full_scan(predicate)
         if isinstance(best, IndexScan):
             return self._prefer_order(best, candidates, order, cost)
         return best
@@ -608,21 +699,60 @@ class Planner:
         return best
 
     def _provides_order(self, source: Source, order: tuple[str, bool]) -> bool:
-        """Whether ``source`` streams rows already sorted by ``order``."""
+        """Whether ``source`` streams rows in exactly the query order: by ``order``'s column
+        (NULL smallest), ties by primary key ascending.
+
+        An index scan's ranges run in key order and every entry key ends with the primary
+        key, so it does when the column has the requested direction in the index, every
+        index column before it is pinned to one value (so the column decides) and so is
+        every column after it (so the primary key breaks ties). A descending scan yields it
+        once :meth:`_nulls_last` has moved its NULL entries (byte 0x00, first) to the end.
+        """
+        if isinstance(source, Empty):
+            return True
         if not isinstance(source, IndexScan) or source.index.kind == "text":
-            return isinstance(source, Empty)
+            return False
         column, desc = order
         index = source.index
-        keys = self.keys[index.name]
-        # Rows come in index-key order (ranges run one after another, in key order): sorted
-        # by ``column`` when every index column before it is pinned to a single value.
-        for position, name in enumerate(index.columns):
-            if name == column:
-                if keys.descending[position] != desc:
-                    return False
-                counts = source.point_counts
-                return position <= len(counts) and all(n == 1 for n in counts[:position])
-        return False
+        if column not in index.columns:
+            return False
+        position = index.columns.index(column)
+        if self.keys[index.name].descending[position] != desc:
+            return False
+        counts = source.point_counts
+        before = len(counts) >= position and all(n == 1 for n in counts[:position])
+        after = position == len(index.columns) - 1 or (
+            len(counts) == len(index.columns) and all(n == 1 for n in counts[position + 1 :])
+        )
+        return before and after
+
+    def _nulls_last(self, scan: IndexScan, column: str) -> None:
+        """Reorder ``scan``'s ranges so the NULL entries of ``column`` come after the others.
+
+        NULL is byte 0x00 in both directions, so a descending index stores it first while
+        the query order (NULL smallest) wants it last. Every column before ``column`` is
+        pinned to one value (:meth:`_provides_order`), so all ranges share that prefix and
+        the NULL part is one key interval. Resuming still works: a cursor is (range number,
+        key) and each range is still scanned in key order.
+        """
+        keys = self.keys[scan.index.name]
+        position = scan.index.columns.index(column)
+        values, nulls = [], []
+        for r in scan.ranges:
+            _, length = decode_tuple(
+                r.start, keys.types[:position], descending=keys.descending[:position]
+            )
+            # Below the prefix's NULL byte there are no keys: that part joins the NULL piece.
+            null_stop = r.start[:length] + _NOT_NULL_START
+            if r.start < null_stop:
+                stop = null_stop if r.stop is None else min(r.stop, null_stop)
+                nulls.append(KeyRange(r.start, stop, r.buckets, r.text))
+            start = max(r.start, null_stop)
+            if r.stop is None or start < r.stop:
+                values.append(KeyRange(start, r.stop, r.buckets, r.text))
+        _check_disjoint(values, scan.index)
+        _check_disjoint(nulls, scan.index)
+        scan.ranges = values + nulls
 
 
 def source_nodes(source: Source) -> list[Node]:
@@ -686,6 +816,18 @@ def _first_value_length(keys: IndexKeys, data: bytes) -> int | None:
     except EncodingError:
         return None
     return end
+
+
+def _check_disjoint(ranges: list[KeyRange], index: IndexDef) -> None:
+    """The executor returns every entry of every range, so a row appears once per access only
+    if no two ranges share a key: they must be disjoint and in key order."""
+    for before, after in itertools.pairwise(ranges):
+        if before.stop is None or after.start < before.stop:
+            raise AssertionError(
+                f"{index.path}: overlapping or unordered key ranges "
+                f"[{before.start.hex()}..{before.stop.hex() if before.stop else '-'}) and "
+                f"[{after.start.hex()}..{after.stop.hex() if after.stop else '-'})"
+            )
 
 
 def _conjoin(parts: list[Expr]) -> Expr:

@@ -53,8 +53,7 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, wait
 from culvert_py.clock import now_ms
 from culvert_py.encoding import decode_value
 from culvert_py.errors import CulvertError, EncodingError
-from culvert_py.keys import STATE_COLUMN, IndexKeys, version_column
-from culvert_py.maintain import is_deleted
+from culvert_py.layout import STATE_COLUMN, IndexKeys, is_deleted, version_column
 from culvert_py.meta import Meta
 from culvert_py.schema import IndexDef, TableDef
 from culvert_py.stats.model import IndexStats, TableStats

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from culvert_py.errors import EncodingError
-from culvert_py.keys import IndexKeys, decode_primary_key, encode_key, key_tuple, primary_key
+from culvert_py.errors import ArgumentError, EncodingError
+from culvert_py.layout import (
+    MAX_KEY_BYTES,
+    IndexKeys,
+    decode_primary_key,
+    encode_key,
+    key_tuple,
+    primary_key,
+)
 from culvert_py.schema import parse_schema
 
 SCHEMA = parse_schema(
@@ -47,10 +54,58 @@ def test_primary_key_round_trips(a, b):
 def test_key_errors_name_the_table_and_columns():
     with pytest.raises(EncodingError, match="row key column 'b' is missing"):
         primary_key(T, {"a": "x"})
-    with pytest.raises(EncodingError, match=r"the row key is \(a, b\)"):
+    with pytest.raises(
+        ArgumentError, match=r"^t: key 'only-one': a composite key is a tuple \(a, b\)"
+    ):
         key_tuple(T, "only-one")
-    with pytest.raises(EncodingError, match="expected int"):
+    with pytest.raises(
+        ArgumentError, match=r"^t: key \('a', 'not an int'\): column 'b': expected int"
+    ):
         encode_key(T, ("a", "not an int"))
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (["a", 1], r"key \['a', 1\]: a composite key is a tuple \(a, b\) or a row dict, got list"),
+        (("a",), r"key \('a',\): expected a tuple of 2 values \(a, b\), got 1"),
+        (("a", 1, 2), r"expected a tuple of 2 values \(a, b\), got 3"),
+        (("a", 1.5), r"column 'b': expected int, got float 1.5"),
+        (("a", None), r"row key column 'b' is missing or null"),
+        ({"a": "x"}, r"row key column 'b' is missing or null"),
+        (("x" * 40_000, 1), r"row key takes 40,\d{3} bytes, more than HBase's 32,767"),
+    ],
+)
+def test_malformed_user_keys_are_argument_errors_saying_the_expected_form(key, message):
+    with pytest.raises(ArgumentError, match=message) as err:
+        encode_key(T, key)
+    assert str(err.value).startswith("t: key ") and "\n" not in str(err.value)
+
+
+def test_one_column_key_refuses_a_list_and_points_to_the_many_methods():
+    one = parse_schema({"tables": {"u": {"row_key": ["id"], "columns": {"id": "str"}}}}).table("u")
+    assert encode_key(one, "k") == encode_key(one, ("k",)) == encode_key(one, {"id": "k"})
+    with pytest.raises(ArgumentError, match=r"got a list of 2 \(several keys: get_many"):
+        encode_key(one, ["a", "b"])
+    with pytest.raises(ArgumentError, match=r"column 'id': expected str, got float 1\.5"):
+        encode_key(one, 1.5)
+
+
+def test_one_size_limit_for_row_keys_and_entry_keys():
+    assert len(primary_key(T, {"a": "x" * (MAX_KEY_BYTES - 40), "b": 1})) <= MAX_KEY_BYTES
+    with pytest.raises(EncodingError, match=r"^t: row key takes [\d,]+ bytes, more than HBase's"):
+        primary_key(T, {"a": "x" * MAX_KEY_BYTES, "b": 1})
+    pk = primary_key(T, {"a": "a", "b": 1})
+    k = keys("by_x")
+    k.entry_key((1, "s" * (MAX_KEY_BYTES - 40)), pk)
+    with pytest.raises(
+        EncodingError, match=r"^t\.by_x: entry key takes [\d,]+ bytes.*x, s too long"
+    ):
+        k.entry_key((1, "s" * MAX_KEY_BYTES), pk)
+    # A primary key that fits can still make an entry key that does not: salt + values + pk.
+    big_pk = primary_key(T, {"a": "x" * (MAX_KEY_BYTES - 15), "b": 1})
+    with pytest.raises(EncodingError, match=r"^t\.words: entry key takes"):
+        keys("words").entry_keys({"s": "short words"}, big_pk)
 
 
 @given(st.integers(-(2**63), 2**63 - 1), st.text(), st.text(), st.integers(0, 1000))

@@ -1,4 +1,4 @@
-"""The write protocol: a batch of row changes becomes index and primary mutations.
+"""The write protocol: how a batch of row changes reaches the indexes before the rows.
 
 HBase is atomic per row only, so one logical write (a primary row plus its index entries in
 other tables) is a read and three write steps, as in Phoenix's consistent global indexes.
@@ -31,111 +31,49 @@ except covered queries, which trust ``v`` entries and check ``u`` ones):
 Unchanged entries (same key, same covered values) are not rewritten, so updating a column
 no index mentions costs no index writes at all.
 
-Bulk mode (insert-only loads) skips step 1 and the version check: it is only correct for
-keys that do not exist yet, because without the read the old entries of an existing row are
-never removed. A store without ``check_and_mutate`` (HBase with no Thrift2 gateway) runs
-step 3 as a plain batched write: correct for one writer per row at a time, which the
-store's capability report says.
+Bulk mode (loads of new keys) replaces step 1 by one batched read of the version cells
+alone, and writes the keys that hold no live row without the version check (there are no old
+entries to remove; ``T`` still exceeds a tombstone's timestamp). Keys that hold a live row
+take the full protocol, so a bulk write is exact whatever the keys; it is fast only when they
+are new, and assumes no other writer creates the same keys meanwhile.
+
+A store without ``check_and_mutate`` (HBase with no Thrift2 gateway) runs step 3 as a plain
+batched write: correct for one writer per row at a time, which the store's capability report
+says.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import struct
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from culvert_py.encoding import cell_decoder, encode_value
-from culvert_py.errors import ConsistencyError, SchemaError
-from culvert_py.keys import (
-    COVERED_PREFIX,
+from culvert_py.clock import now_ms
+from culvert_py.errors import ConsistencyError
+from culvert_py.layout import (
+    DELETED,
     STATE_COLUMN,
     UNVERIFIED,
     VERIFIED,
     IndexKeys,
     data_column,
+    decode_row,
+    encode_row,
+    entries_of,
+    is_deleted,
+    new_version,
     version_column,
 )
-from culvert_py.query.expr import Expr, columns_of, matches
+from culvert_py.predicate import columns_of
 from culvert_py.schema import IndexDef, TableDef
 from culvert_py.store.base import RowMutation, Store
 
 log = logging.getLogger(__name__)
 
-LIVE = b"L"
-DELETED = b"D"
-_VERSION = struct.Struct(">Q8sc")
-
 #: Attempts per row before a write gives up on a row that keeps changing under it.
 MAX_ATTEMPTS = 50
-
-
-def new_version(ts: int, flag: bytes = LIVE) -> bytes:
-    """A version cell value: timestamp, 8 random bytes (unique per write), live/deleted flag.
-
-    The random part lets a writer recognise its own write after an ambiguous failure.
-    """
-    return _VERSION.pack(ts, os.urandom(8), flag)
-
-
-def is_deleted(version: bytes | None) -> bool:
-    """Whether a version cell value marks a deleted row (a tombstone)."""
-    return version is not None and version[-1:] == DELETED
-
-
-def decode_row(table: TableDef, cells: Mapping[bytes, bytes]) -> dict[str, object] | None:
-    """Turn primary-table cells into a typed row dict; ``None`` for an absent or deleted row.
-
-    Cells may be plain values or ``(value, timestamp)`` pairs. A live row read with a column
-    subset may come back as an empty dict (it exists; the columns read are all NULL).
-    """
-    if not cells:
-        return None
-    version = cells.get(version_column(table))
-    if isinstance(version, tuple):
-        version = version[0]
-    if is_deleted(version):
-        return None
-    decoders = _row_decoders(table.name, table.family, tuple(table.columns.items()))
-    row: dict[str, object] = {}
-    for column, raw in cells.items():
-        known = decoders.get(column)
-        if known is None:
-            continue  # the version cell, or a column written by someone else
-        name, decode = known
-        row[name] = decode(raw[0] if isinstance(raw, tuple) else raw)
-    return row
-
-
-@functools.lru_cache(maxsize=64)
-def _row_decoders(table: str, family: str, columns: tuple) -> dict[bytes, tuple]:
-    """``{b"family:column": (column, decoder)}`` for one table definition."""
-    return {f"{family}:{name}".encode(): (name, cell_decoder(typ)) for name, typ in columns}
-
-
-def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:
-    """Encode a (partial) row: ``({column: bytes}, [columns to delete because None])``.
-
-    :raises SchemaError: for a column the table does not declare
-    :raises EncodingError: for a value of the wrong type, naming the column
-    """
-    puts, deletes = {}, []
-    for name, value in row.items():
-        typ = table.columns.get(name)
-        if typ is None:
-            raise SchemaError(
-                f"{table.name}: unknown column {name!r} (known: {', '.join(table.columns)})"
-            )
-        if value is None:
-            deletes.append(data_column(table, name))
-        else:
-            puts[data_column(table, name)] = encode_value(value, typ, column=f"{table.name}.{name}")
-    return puts, deletes
 
 
 @dataclass
@@ -144,6 +82,7 @@ class _Change:
     values: dict | None  # the given columns (None: delete the row)
     old: dict | None = None  # the row's indexed columns before (None: absent)
     version: bytes | None = None  # its version cell before
+    encoded: tuple[dict, list] = ({}, [])  # encode_row(values): checked before any write
 
 
 class IndexWriter:
@@ -154,7 +93,6 @@ class IndexWriter:
     :param indexes: the indexes to maintain (BUILDING and ACTIVE ones)
     :param executor: thread pool for parallel store calls (never used re-entrantly)
     :param conditional: use ``check_and_mutate`` for step 3 (serialises concurrent writers)
-    :param where: parsed ``where`` predicates of partial indexes, by index name
     """
 
     def __init__(
@@ -164,7 +102,6 @@ class IndexWriter:
         indexes: Iterable[IndexDef],
         executor: Executor,
         conditional: bool,
-        where: Mapping[str, Expr] | None = None,
     ) -> None:
         self.store = store
         self.table = table
@@ -172,15 +109,14 @@ class IndexWriter:
         self.keys = {i.name: IndexKeys(table, i) for i in self.indexes}
         self.executor = executor
         self.conditional = conditional
-        self.where = dict(where or {})
         self.primary = store.table(table.hbase_table)
         self.index_tables = {i.name: store.table(i.hbase_table) for i in self.indexes}
         self.vcol = version_column(table)
         needed = set()
         for index in self.indexes:
             needed |= set(index.columns) | set(index.include)
-        for predicate in self.where.values():
-            needed |= columns_of(predicate)
+            if index.predicate is not None:
+                needed |= columns_of(index.predicate)
         self.read_columns = [data_column(table, c) for c in sorted(needed)] + [self.vcol]
         self._last_ts = 0
         self._ts_lock = threading.Lock()
@@ -190,19 +126,40 @@ class IndexWriter:
 
     # -- public -------------------------------------------------------------------------
 
-    def write(self, changes: Mapping[bytes, dict | None], bulk: bool = False) -> None:
+    def write(self, changes: Mapping[bytes, dict | None], bulk: bool = False) -> int:
         """Apply ``{primary key: partial row, or None to delete}`` by the protocol.
 
         :param changes: the changes; a partial row updates only the columns it names (a
             ``None`` value sets that column to NULL)
-        :param bulk: insert-only mode: skip step 1 and the version check (new keys only)
+        :param bulk: fast mode for new keys: one read of the version cells finds the keys
+            that hold a live row, which take the full protocol; the others skip step 1 and
+            the version check. Exact either way (see the module doc)
+        :return: the number of keys bulk mode found holding a live row (0 without ``bulk``)
         :raises ConsistencyError: when a row kept changing under the writer
         """
-        pending = [_Change(pk, values) for pk, values in changes.items()]
+        # Every value is encoded (so type-checked) before step 2: a bad value must fail the
+        # batch before it leaves unverified entries behind.
+        pending = [
+            _Change(pk, values, encoded=encode_row(self.table, values) if values else ({}, []))
+            for pk, values in changes.items()
+        ]
+        existed = 0
+        if bulk and pending:
+            fresh, pending, floor = self._split_existing(pending)
+            existed = len(pending)
+            if fresh:
+                self._attempt(fresh, True, floor)  # no version check, so nothing comes back
+            if existed:
+                log.info(
+                    "%s: %d of %d bulk row(s) already existed; written by the full protocol",
+                    self.table.name,
+                    existed,
+                    existed + len(fresh),
+                )
         for _attempt in range(MAX_ATTEMPTS):
             if not pending:
-                return
-            pending = self._attempt(pending, bulk)
+                return existed
+            pending = self._attempt(pending, False)
         raise ConsistencyError(
             f"{self.table.name}: {len(pending)} row(s) changed concurrently {MAX_ATTEMPTS} "
             "times in a row; giving up on them"
@@ -210,8 +167,29 @@ class IndexWriter:
 
     # -- one attempt ---------------------------------------------------------------------
 
-    def _attempt(self, batch: list[_Change], bulk: bool) -> list[_Change]:
-        newest = 0
+    def _split_existing(self, batch: list[_Change]) -> tuple[list, list, int]:
+        """``(new keys, keys holding a live row, newest tombstone timestamp)`` of a bulk batch.
+
+        One batched read of the version cells only: a row written through culvert_py always
+        has one, and its old index entries are what a bulk write of it would leave behind.
+        """
+        found = self.primary.get_many(
+            [c.pk for c in batch], columns=[self.vcol], include_timestamp=True
+        )
+        fresh, existing, floor = [], [], 0
+        for change in batch:
+            cell = found.get(change.pk, {}).get(self.vcol)
+            if cell is not None and not is_deleted(cell[0]):
+                existing.append(change)
+            else:
+                fresh.append(change)
+                if cell is not None:
+                    # A deleted row has no entries, but its tombstone masks writes below it.
+                    floor = max(floor, cell[1])
+        return fresh, existing, floor
+
+    def _attempt(self, batch: list[_Change], bulk: bool, floor: int = 0) -> list[_Change]:
+        newest = floor
         if not bulk:
             current = self.primary.get_many(
                 [c.pk for c in batch], columns=self.read_columns, include_timestamp=True
@@ -224,7 +202,7 @@ class IndexWriter:
                 change.old = decode_row(self.table, cells)
         self._step("read")
         with self._ts_lock:  # batches of one writer may run concurrently (put_many pipeline)
-            ts = max(time.time_ns() // 1_000_000, newest + 1, self._last_ts + 1)
+            ts = max(now_ms(), newest + 1, self._last_ts + 1)
             self._last_ts = ts
 
         unverified: dict[str, list[RowMutation]] = {i.name: [] for i in self.indexes}
@@ -262,8 +240,8 @@ class IndexWriter:
             new_row.update(change.values)
         for index in self.indexes:
             keys = self.keys[index.name]
-            before = self._entries(index, keys, old_row, change.pk)
-            after = self._entries(index, keys, new_row, change.pk)
+            before = entries_of(self.table, index, old_row, change.pk, keys)
+            after = entries_of(self.table, index, new_row, change.pk, keys)
             step2, step4 = [], []
             for key, covered in after.items():
                 if before.get(key) == covered:
@@ -279,23 +257,6 @@ class IndexWriter:
             if step4:
                 verified[index.name][change.pk] = step4
 
-    def _entries(self, index: IndexDef, keys: IndexKeys, row, pk: bytes) -> dict[bytes, dict]:
-        """``{entry key: {covered column: encoded value or None}}`` of ``row`` in ``index``."""
-        if row is None:
-            return {}
-        where = self.where.get(index.name)
-        if where is not None and not matches(where, row):
-            return {}
-        covered = {
-            COVERED_PREFIX + c.encode(): (
-                None
-                if row.get(c) is None
-                else encode_value(row[c], self.table.columns[c], column=f"{self.table.name}.{c}")
-            )
-            for c in index.include
-        }
-        return {key: covered for key in keys.entry_keys(row, pk)}
-
     def _index_writes(self, per_index: dict[str, list[RowMutation]], ts: int):
         for name, muts in per_index.items():
             if muts:
@@ -310,8 +271,8 @@ class IndexWriter:
                     change.pk, {self.vcol: new_version(ts, DELETED)}, deletes
                 )
             else:
-                puts, deletes = encode_row(self.table, change.values)
-                puts[self.vcol] = new_version(ts)
+                puts, deletes = change.encoded
+                puts = {**puts, self.vcol: new_version(ts)}
                 mutations[change.pk] = RowMutation(change.pk, puts, deletes)
         if bulk or not self.conditional:
             self.primary.mutate_many(mutations.values(), ts)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from culvert_py.keys import STATE_COLUMN, UNVERIFIED, VERIFIED
+from culvert_py.layout import STATE_COLUMN, UNVERIFIED, VERIFIED
 from tests.oracle import assert_indexes_exact
 
 CITIES = [None, "Oslo", "Lima", "Zürich", "it's", "São Paulo"]

@@ -1,0 +1,401 @@
+"""Where every value lives in the store: row keys, cells, entry keys, the entries a row owns.
+
+**Primary rows.** Row key = ``enc(k1) | enc(k2) …`` of the table's ``row_key`` columns; one
+cell ``family:column`` per non-NULL column (the column's encoded value); and the version cell
+``family:_v`` = write timestamp, 8 random bytes, flag ``L`` (live) or ``D`` (a tombstone).
+**Index entries.** Key = ``salt (1 byte) | enc(v1) | enc(v2) … | primary row key``;
+state cell ``i:s`` (verified / unverified); covered columns ``i:c.<column>``.
+
+The salt spreads entries over ``buckets`` pre-split regions: by default it is
+``mmh3(primary key) mod buckets`` (``salt = "row"``), so hot values and monotonically
+increasing values (timestamps) still spread over every region, and a lookup fans out over
+all buckets in parallel, each already sorted by value. With ``salt = "value"`` it is
+``mmh3(enc(v1)) mod buckets``: an equality lookup on the first column touches one bucket, at
+the price of hot-spotting a hot value. Because every encoding is self-delimiting, the primary
+key is whatever follows the last value, and entries for one value sort by primary key.
+
+A text index has one entry per distinct token of the column: ``salt | enc(token) | pk``.
+
+:func:`entries_of` is the one definition of the entries a row owns: the writer writes
+exactly these, the executor's consistency check and verify compare against exactly these.
+
+Both kinds of key are checked against :data:`MAX_KEY_BYTES` here, where they are built, so
+the API, the loader (which turns the error into a reject) and index builds refuse an
+oversized key alike, before anything is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import mmh3
+
+from culvert_py.encoding import (
+    cell_decoder,
+    decode_tuple,
+    decode_value,
+    encode_tuple,
+    encode_value,
+)
+from culvert_py.errors import ArgumentError, EncodingError, SchemaError
+from culvert_py.predicate import matches
+from culvert_py.schema import IndexDef, TableDef
+from culvert_py.text import tokenize
+
+#: Column family of every index table.
+INDEX_FAMILY = "i"
+#: State cell of an entry: :data:`VERIFIED` or :data:`UNVERIFIED`.
+STATE_COLUMN = b"i:s"
+VERIFIED = b"v"
+UNVERIFIED = b"u"
+#: Covered (INCLUDE) column ``c`` is stored as ``i:c.<c>``.
+COVERED_PREFIX = b"i:c."
+#: Version cell of a primary row (see :mod:`culvert_py.write`): family-relative qualifier.
+VERSION_QUALIFIER = b"_v"
+#: Largest row key HBase accepts (its length is a Java ``short``): the one limit for primary
+#: keys and index entry keys (salt + encoded values + primary key).
+MAX_KEY_BYTES = 32767
+
+#: HFile block size of primary tables. Index plans fetch primary rows by random get, and
+#: a get reads a whole block: 16 KiB instead of HBase's 64 KiB cuts that read by four at a
+#: small cost to full scans. Index tables keep the default: they are only ever scanned.
+PRIMARY_BLOCK_SIZE = 16 * 1024
+
+_REPR_LIMIT = 60
+
+
+class TableSpec(NamedTuple):
+    """One store table a schema table needs, as :meth:`Store.create_table` takes it."""
+
+    name: str
+    families: list[str]
+    split_keys: list[bytes]
+    max_versions: int
+    block_size: int | None
+
+
+def store_tables(table: TableDef) -> list[TableSpec]:
+    """The store tables of ``table``: its primary table, then one pre-split table per index.
+
+    The one description of them, so ``apply_schema`` and ``culvert schema ddl`` (what an
+    admin runs on clusters without Thrift2) create the same tables.
+    """
+    specs = [TableSpec(table.hbase_table, [table.family], [], 1, PRIMARY_BLOCK_SIZE)]
+    for index in table.indexes.values():
+        splits = IndexKeys(table, index).split_keys()
+        specs.append(TableSpec(index.hbase_table, [INDEX_FAMILY], splits, 1, None))
+    return specs
+
+
+def primary_key(table: TableDef, row: Mapping[str, object]) -> bytes:
+    """Encode the row key of ``row``.
+
+    :param table: the table definition
+    :param row: a row dict holding every ``table.row_key`` column
+    :return: the primary row key bytes
+    :raises EncodingError: when a row-key column is missing, NULL or of the wrong type, or
+        the key takes more than :data:`MAX_KEY_BYTES`
+    """
+    values = []
+    for col in table.row_key:
+        value = row.get(col)
+        if value is None:
+            raise EncodingError(f"{table.name}: row key column {col!r} is missing or null")
+        values.append(value)
+    key = encode_tuple(values, [table.columns[c] for c in table.row_key], columns=table.row_key)
+    if len(key) > MAX_KEY_BYTES:
+        raise EncodingError(
+            f"{table.name}: row key takes {len(key):,} bytes, more than HBase's "
+            f"{MAX_KEY_BYTES:,} (MAX_KEY_BYTES; values of {', '.join(table.row_key)} too long)"
+        )
+    return key
+
+
+def key_tuple(table: TableDef, key: object) -> tuple:
+    """Normalise a user-given key (a scalar, a tuple, or a row dict) to the row-key tuple.
+
+    A one-column key is its value (or a 1-tuple); a composite key is a tuple with one value
+    per ``table.row_key`` column, in order; a row dict gives its row-key columns.
+
+    :raises ArgumentError: when the key is not of that form (a list is not a tuple)
+    """
+    if isinstance(key, Mapping):
+        return tuple(key.get(c) for c in table.row_key)
+    columns = table.row_key
+    if len(columns) == 1:
+        if isinstance(key, tuple) and len(key) == 1:
+            return key
+        if isinstance(key, tuple | list | set):
+            raise ArgumentError(
+                f"{table.name}: key {_shown(key)}: expected one {table.columns[columns[0]]} "
+                f"value for row key column {columns[0]!r}, got a {type(key).__name__} of "
+                f"{len(key)} (several keys: get_many / delete_many)"
+            )
+        return (key,)
+    if not isinstance(key, tuple):
+        raise ArgumentError(
+            f"{table.name}: key {_shown(key)}: a composite key is a tuple "
+            f"({', '.join(columns)}) or a row dict, got {type(key).__name__}"
+        )
+    if len(key) != len(columns):
+        raise ArgumentError(
+            f"{table.name}: key {_shown(key)}: expected a tuple of {len(columns)} values "
+            f"({', '.join(columns)}), got {len(key)}"
+        )
+    return key
+
+
+def encode_key(table: TableDef, key: object) -> bytes:
+    """Encode a user-given key (scalar, tuple or row dict) to primary row-key bytes.
+
+    :param table: the table definition
+    :param key: the key, in the form :func:`key_tuple` describes
+    :return: the primary row key bytes
+    :raises ArgumentError: for a key of the wrong form, a NULL, missing or wrongly typed
+        part, or one taking more than :data:`MAX_KEY_BYTES`
+    """
+    parts = key_tuple(table, key)
+    for col, value in zip(table.row_key, parts, strict=True):
+        if value is None:
+            raise ArgumentError(
+                f"{table.name}: key {_shown(key)}: row key column {col!r} is missing or null"
+            )
+    try:
+        return primary_key(table, dict(zip(table.row_key, parts, strict=True)))
+    except EncodingError as exc:
+        raise ArgumentError(f"{table.name}: key {_shown(key)}: {_unprefixed(exc, table)}") from None
+
+
+def decode_primary_key(table: TableDef, key: bytes) -> dict[str, object]:
+    """Decode primary row-key bytes back to ``{column: value}`` of the row-key columns."""
+    values, _ = decode_tuple(key, [table.columns[c] for c in table.row_key])
+    return dict(zip(table.row_key, values, strict=True))
+
+
+def data_column(table: TableDef, column: str) -> bytes:
+    """The store column (``b"family:column"``) holding ``column`` in the primary table."""
+    return f"{table.family}:{column}".encode()
+
+
+def version_column(table: TableDef) -> bytes:
+    """The store column of the primary row's version cell."""
+    return table.family.encode() + b":" + VERSION_QUALIFIER
+
+
+def covered_row(
+    table: TableDef, index: IndexDef, values: Sequence[object], pk: bytes, cells: Mapping
+) -> dict[str, object]:
+    """The row an index entry answers on its own: row-key columns, indexed values (not for a
+    text index, whose value is one token) and included columns.
+
+    :param values: the entry's decoded values (:meth:`IndexKeys.decode`)
+    :param pk: the entry's primary key
+    :param cells: the entry's cells (covered columns under :data:`COVERED_PREFIX`)
+    """
+    row: dict[str, object] = dict(decode_primary_key(table, pk))
+    if index.kind != "text":
+        row.update({c: v for c, v in zip(index.columns, values, strict=True) if v is not None})
+    for column in index.include:
+        raw = cells.get(COVERED_PREFIX + column.encode())
+        if raw is not None:
+            row[column] = decode_value(raw, table.columns[column])[0]
+    return row
+
+
+# -- the row codec ------------------------------------------------------------------------
+
+LIVE = b"L"
+DELETED = b"D"
+_VERSION = struct.Struct(">Q8sc")
+
+
+
+def new_version(ts: int, flag: bytes = LIVE) -> bytes:
+    """A version cell value: timestamp, 8 random bytes (unique per write), live/deleted flag.
+
+    The random part lets a writer recognise its own write after an ambiguous failure.
+    """
+    return _VERSION.pack(ts, os.urandom(8), flag)
+
+
+def is_deleted(version: bytes | None) -> bool:
+    """Whether a version cell value marks a deleted row (a tombstone)."""
+    return version is not None and version[-1:] == DELETED
+
+
+def decode_row(table: TableDef, cells: Mapping[bytes, bytes]) -> dict[str, object] | None:
+    """Turn primary-table cells into a typed row dict; ``None`` for an absent or deleted row.
+
+    Cells may be plain values or ``(value, timestamp)`` pairs. A live row read with a column
+    subset may come back as an empty dict (it exists; the columns read are all NULL).
+    """
+    if not cells:
+        return None
+    version = cells.get(version_column(table))
+    if isinstance(version, tuple):
+        version = version[0]
+    if is_deleted(version):
+        return None
+    decoders = _row_decoders(table.name, table.family, tuple(table.columns.items()))
+    row: dict[str, object] = {}
+    for column, raw in cells.items():
+        known = decoders.get(column)
+        if known is None:
+            continue  # the version cell, or a column written by someone else
+        name, decode = known
+        row[name] = decode(raw[0] if isinstance(raw, tuple) else raw)
+    return row
+
+
+@functools.lru_cache(maxsize=64)
+def _row_decoders(table: str, family: str, columns: tuple) -> dict[bytes, tuple]:
+    """``{b"family:column": (column, decoder)}`` for one table definition."""
+    return {f"{family}:{name}".encode(): (name, cell_decoder(typ)) for name, typ in columns}
+
+
+def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:
+    """Encode a (partial) row: ``({column: bytes}, [columns to delete because None])``.
+
+    :raises SchemaError: for a column the table does not declare
+    :raises EncodingError: for a value of the wrong type, naming the column
+    """
+    puts, deletes = {}, []
+    for name, value in row.items():
+        typ = table.columns.get(name)
+        if typ is None:
+            raise SchemaError(
+                f"{table.name}: unknown column {name!r} (known: {', '.join(table.columns)})"
+            )
+        if value is None:
+            deletes.append(data_column(table, name))
+        else:
+            puts[data_column(table, name)] = encode_value(value, typ, column=f"{table.name}.{name}")
+    return puts, deletes
+
+
+# -- entry keys -----------------------------------------------------------------------------
+
+
+class IndexKeys:
+    """Encodes and decodes the entry keys of one index.
+
+    :param table: the table the index belongs to
+    :param index: the index definition
+    """
+
+    def __init__(self, table: TableDef, index: IndexDef) -> None:
+        self.table = table
+        self.index = index
+        if index.kind == "text":
+            self.types: list[str] = ["str"]
+            self.descending: list[bool] = [False]
+        else:
+            self.types = [table.columns[c] for c in index.columns]
+            self.descending = [c in index.descending for c in index.columns]
+
+    def split_keys(self) -> list[bytes]:
+        """Region boundaries of the index table: one region per salt bucket."""
+        return [bytes([b]) for b in range(1, self.index.buckets)]
+
+    def bucket_of(self, encoded_first_value: bytes, pk: bytes) -> int:
+        """The salt bucket of an entry."""
+        basis = encoded_first_value if self.index.salt == "value" else pk
+        return mmh3.hash(basis, signed=False) % self.index.buckets
+
+    def encode_values(self, values: Sequence[object]) -> bytes:
+        """The encoded value part of an entry key (no salt, no primary key)."""
+        return encode_tuple(
+            values,
+            self.types[: len(values)],
+            descending=self.descending[: len(values)],
+            columns=list(self.index.columns[: len(values)]),
+        )
+
+    def entry_values(self, row: Mapping[str, object]) -> list[tuple]:
+        """The value tuples ``row`` is indexed under: one for term/range indexes, one per
+        distinct token for text indexes, none for a text column that is NULL or has no words."""
+        if self.index.kind == "text":
+            text = row.get(self.index.columns[0])
+            return [] if text is None else [(token,) for token in tokenize(text)]
+        return [tuple(row.get(c) for c in self.index.columns)]
+
+    def entry_key(self, values: Sequence[object], pk: bytes) -> bytes:
+        """The full entry key for ``values`` of the row with primary key ``pk``.
+
+        :raises EncodingError: for a value of the wrong type, or a key taking more than
+            :data:`MAX_KEY_BYTES`
+        """
+        encoded = self.encode_values(values)
+        first = encode_value(values[0], self.types[0], descending=self.descending[0])
+        size = 1 + len(encoded) + len(pk)
+        if size > MAX_KEY_BYTES:
+            raise EncodingError(
+                f"{self.index.path}: entry key takes {size:,} bytes, more than HBase's "
+                f"{MAX_KEY_BYTES:,} (MAX_KEY_BYTES; values of "
+                f"{', '.join(self.index.columns)} too long to index)"
+            )
+        return bytes([self.bucket_of(first, pk)]) + encoded + pk
+
+    def entry_keys(self, row: Mapping[str, object], pk: bytes) -> list[bytes]:
+        """Every entry key of ``row`` (whose primary key is ``pk``)."""
+        return [self.entry_key(values, pk) for values in self.entry_values(row)]
+
+    def decode(self, key: bytes) -> tuple[tuple, bytes]:
+        """Split an entry key into its value tuple and primary key."""
+        values, offset = decode_tuple(key, self.types, 1, descending=self.descending)
+        return values, key[offset:]
+
+
+def entries_of(
+    table: TableDef,
+    index: IndexDef,
+    row: Mapping[str, object] | None,
+    pk: bytes,
+    keys: IndexKeys | None = None,
+) -> dict[bytes, dict[bytes, bytes | None]]:
+    """The entries ``row`` owns in ``index``: ``{entry key: {covered cell: bytes or None}}``.
+
+    The one definition of what an index holds for a row — none for an absent row or a row a
+    partial index's ``where`` excludes; one per value tuple (one per word for a text index)
+    otherwise, each with its covered values encoded (``None``: the column is NULL).
+
+    :param table: the table definition
+    :param index: the index
+    :param row: the row's current values, or ``None`` when there is no row
+    :param pk: the row's primary key
+    :param keys: the index's :class:`IndexKeys`, when the caller keeps one
+    :raises EncodingError: for a value of the wrong type or an oversized key
+    """
+    if row is None:
+        return {}
+    if index.predicate is not None and not matches(index.predicate, row):
+        return {}
+    covered = {
+        COVERED_PREFIX + c.encode(): (
+            None
+            if row.get(c) is None
+            else encode_value(row[c], table.columns[c], column=f"{table.name}.{c}")
+        )
+        for c in index.include
+    }
+    keys = keys or IndexKeys(table, index)
+    return {key: covered for key in keys.entry_keys(row, pk)}
+
+
+def _shown(value: object) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # ints beyond sys.get_int_max_str_digits() refuse to print
+        return f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def _unprefixed(exc: EncodingError, table: TableDef) -> str:
+    """The message of ``exc`` without a leading ``table:`` (the caller names the table)."""
+    text = str(exc)
+    prefix = f"{table.name}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
