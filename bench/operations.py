@@ -4,9 +4,9 @@ Two measurements, each with its baseline in the same run on the dev HBase:
 
 - **build**: N rows (default 1,000,000, 20 columns) are written to a table with no index;
   a range index on one column is then added (it starts BUILDING) and built with
-  ``culvert_py.build.build_index``. Baseline: a raw happybase scan of the same rows copied
+  ``culvert_py.ops.build_index``. Baseline: a raw happybase scan of the same rows copied
   into a plain table with batched puts (scan-and-copy). Target: build <= 1.3x the copy.
-- **load**: a CSV of M rows (default 100,000) loaded with ``culvert_py.loader.load_file``
+- **load**: a CSV of M rows (default 100,000) loaded with ``culvert_py.load.load_file``
   (typed, checked, consistent write protocol, two indexes), against plain happybase batch
   puts of the same rows as strings.
 
@@ -27,9 +27,9 @@ import uuid
 
 import happybase
 
-from culvert_py.build import build_index
 from culvert_py.client import Client
-from culvert_py.loader import load_file
+from culvert_py.load import load_file
+from culvert_py.ops import build_index
 from culvert_py.schema import parse_schema
 from culvert_py.store import open_store
 

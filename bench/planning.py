@@ -16,8 +16,9 @@ import argparse
 import time
 
 from culvert_py.encoding import encode_value
-from culvert_py.query.expr import col
-from culvert_py.query.planner import IndexScan, Planner
+from culvert_py.predicate import col
+from culvert_py.query.plan import IndexScan
+from culvert_py.query.planner import Planner
 from culvert_py.schema import parse_schema
 from culvert_py.stats import IndexStats, TableStats
 

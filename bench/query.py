@@ -33,8 +33,8 @@ import uuid
 import happybase
 
 from culvert_py.client import Client
-from culvert_py.query.expr import col
-from culvert_py.query.planner import NO_INDEX, Intersect
+from culvert_py.predicate import col
+from culvert_py.query.plan import NO_INDEX, Intersect
 from culvert_py.schema import parse_schema
 from culvert_py.store import open_store
 

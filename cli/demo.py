@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from culvert_py.query.planner import NO_INDEX
+from culvert_py.query.plan import NO_INDEX
 from culvert_py.schema import parse_schema
 
 CITIES = ["Oslo", "Lima", "Pune", "Kyiv", "Quito", "Accra", "Hanoi", "Perth", "Tunis", "Riga"]

@@ -10,69 +10,14 @@ from contextlib import contextmanager
 
 import click
 
+from culvert_cli.errors import USER_ERROR, CulvertGroup
 from culvert_cli.output import FORMATS, render_rows
 from culvert_py.errors import CulvertError, QueryError
+from culvert_py.meta import ACTIVE, BUILDING
 from culvert_py.store import default_url, open_store
 
-#: Exit status of every user error (bad input, unreachable store); 1 is left to crashes.
-USER_ERROR = 2
 
-
-class _UsageLine(click.ClickException):
-    """A click usage error (bad option value, unknown option or command, missing argument)
-    shown as one ``error:`` line, exit 2, instead of click's usage block."""
-
-    exit_code = USER_ERROR
-
-    def show(self, file=None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def _one_line(exc: click.ClickException) -> click.ClickException:
-    """``exc`` as a :class:`_UsageLine`: ``--limit: 'abc' is not a valid integer (see …)``."""
-    if isinstance(exc, _UsageLine | click.exceptions.NoArgsIsHelpError):
-        return exc  # already one line, or the help text `culvert` alone prints
-    param = getattr(exc, "param", None)
-    if isinstance(exc, click.BadParameter) and param is not None and exc.message:
-        name = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
-        text = f"{name}: {_lower_first(exc.message)}"
-    else:
-        text = _lower_first(exc.format_message())
-    text = " ".join(text.split()).rstrip(".")
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        text += f" (see {ctx.command_path} --help)"
-    return _UsageLine(text)
-
-
-def _lower_first(text: str) -> str:
-    # "Invalid value" -> "invalid value", but "FILE" and "'abc'" stay as they are.
-    return text[0].lower() + text[1:] if text[:2].istitle() else text
-
-
-class _CulvertGroup(click.Group):
-    """A group that turns every user error into one ``error:`` line and exit 2: a
-    :class:`CulvertError` (with a traceback under ``--debug``), and click's usage errors."""
-
-    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.ClickException as exc:
-            raise _one_line(exc) from None
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except CulvertError as exc:
-            if ctx.find_root().params.get("debug"):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(USER_ERROR)
-        except click.ClickException as exc:
-            raise _one_line(exc) from None
-
-
-@click.group(cls=_CulvertGroup)
+@click.group(cls=CulvertGroup)
 @click.option(
     "--store",
     "store_url",
@@ -152,7 +97,7 @@ def schema_apply(ctx: click.Context, file: str, workers: int, no_build: bool) ->
             click.echo(f"index {path}: {state}")
         if not no_build:
             for path, state in report["indexes"].items():
-                if state == "BUILDING":
+                if state == BUILDING:
                     table, index = path.split(".", 1)
                     _build(client, table, index, workers, (0, 1), False, rebuild=False)
         if not report["created"] and not report["indexes"]:
@@ -179,7 +124,7 @@ def schema_show(ctx: click.Context, table: str | None) -> None:
             doc = {table: doc[table]}
         for name, spec in doc.items():
             for index in spec.get("indexes", {}):
-                spec["indexes"][index]["state"] = states.get((name, index), "ACTIVE")
+                spec["indexes"][index]["state"] = states.get((name, index), ACTIVE)
         click.echo(json.dumps({"tables": doc}, indent=2))
 
 
@@ -249,7 +194,7 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
 
     Example: culvert load people people.csv --null NA
     """
-    from culvert_py.loader import load_file
+    from culvert_py.load import load_file
 
     with _client(ctx, workers) as client:
         target = client.table(table)
@@ -371,7 +316,7 @@ def get(ctx, table, keys, fmt) -> None:
 
     Example: culvert get people u1 u2     culvert get flights '["AA", 11, "2013-01-01T05:00:00Z"]'
     """
-    from culvert_py.loader import parse_key
+    from culvert_py.load import parse_key
 
     with _client(ctx) as client:
         target = client.table(table)
@@ -408,7 +353,7 @@ def index(ctx, action, table, index, workers, shard, resume, yes) -> None:
 
     Example: culvert index verify people by_age     culvert index build people by_name --shard 0/4
     """
-    from culvert_py import build
+    from culvert_py import ops as build
 
     i, n = _parse_shard(shard, build.MAX_SHARDS)
     with _client(ctx, workers) as client:
@@ -420,7 +365,7 @@ def index(ctx, action, table, index, workers, shard, resume, yes) -> None:
             return
         names = [index] if index else list(target.definition.indexes)
         for name in names:
-            target._index(name)
+            target.index(name)
         if action in ("drop", "rebuild") and names and not yes:
             _confirm(ctx, action, table, names)
         unclean = []
@@ -473,7 +418,7 @@ def _interactive() -> bool:
 
 
 def _build(client, table, index, workers, shard, resume, rebuild: bool) -> None:
-    from culvert_py import build
+    from culvert_py import ops as build
 
     run = build.rebuild_index if rebuild else build.build_index
     with click.progressbar(length=0, label=f"building {table}.{index}", show_pos=True) as bar:

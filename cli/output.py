@@ -1,4 +1,4 @@
-"""Rendering rows for the terminal: aligned tables, JSON Lines and CSV, typed values."""
+"""Rendering of result rows as text: aligned tables, JSON Lines, CSV."""
 
 from __future__ import annotations
 

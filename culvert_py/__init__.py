@@ -16,7 +16,7 @@ from culvert_py.errors import (
     SchemaError,
     StoreError,
 )
-from culvert_py.query.expr import col
+from culvert_py.predicate import col
 
 __all__ = [
     "ArgumentError",

@@ -54,19 +54,21 @@ Decisions, each chosen so that byte order agrees with Python's ``<`` and ``==``:
   range ``datetime.min`` to ``datetime.max`` in UTC; decoding returns an aware UTC datetime.
 
 Every failure raises :class:`~culvert_py.errors.EncodingError`: on encoding it names the column
-(when given) and the offending value, on decoding it gives the offset of the bad value.
+(when given) and the offending value, on decoding it gives the offset of the bad value. The
+checks and normalisations of values before they are encoded live in :mod:`culvert_py.values`
+(:func:`check_value`, :data:`COLUMN_TYPES` are re-exported here).
 """
 
 import math
-import numbers
 import struct
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from culvert_py.errors import EncodingError
-
-COLUMN_TYPES: frozenset[str] = frozenset({"int", "float", "str", "bytes", "bool", "datetime"})
+from culvert_py.values import COLUMN_TYPES as COLUMN_TYPES
+from culvert_py.values import check_type_name, short_repr
+from culvert_py.values import check_value as check_value
 
 _NULL = 0x00
 _HEADERS: dict[str, int] = {
@@ -83,134 +85,21 @@ _WIDTHS: dict[str, int] = {"bool": 1, "int": 8, "float": 8, "datetime": 8}
 _INVERT = bytes(range(255, -1, -1))  # translate table: byte b -> 0xFF - b
 _SIGN64 = 1 << 63
 _MASK64 = (1 << 64) - 1
-_INT_MIN = -(1 << 63)
-_INT_MAX = (1 << 63) - 1
 _CANONICAL_NAN_BITS = 0x7FF8000000000000
 _FLOAT = struct.Struct(">d")
 _UINT64 = struct.Struct(">Q")
 
+# The instants the datetime payload counts between; the same range as the value check's.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATETIME_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 _DATETIME_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
-_REPR_LIMIT = 60
 
-
-# --------------------------------------------------------------------------- validation
-
-
-def _where(column: str | None) -> str:
-    return f"column {column!r}: " if column is not None else ""
-
-
-def _short_repr(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # ints beyond sys.get_int_max_str_digits() refuse to print
-        return f"<{type(value).__name__} too long to show>"
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
-
-
-def _wrong_type(value: object, type_name: str, column: str | None) -> EncodingError:
-    return EncodingError(
-        f"{_where(column)}expected {type_name}, got {type(value).__name__} {_short_repr(value)}"
-    )
-
-
-def _check_type_name(type_name: object, column: str | None = None) -> None:
-    if not isinstance(type_name, str) or type_name not in _HEADERS:
-        known = ", ".join(sorted(COLUMN_TYPES))
-        raise EncodingError(f"{_where(column)}unknown column type {type_name!r} (known: {known})")
-
-
-def _check_int(value: object, column: str | None) -> int:
-    # numbers.Integral admits numpy integers; bool is an Integral too, but True is not a number
-    # a user meant to store in an int column.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _wrong_type(value, "int", column)
-    result = int(value)
-    if not _INT_MIN <= result <= _INT_MAX:
-        raise EncodingError(
-            f"{_where(column)}int {_short_repr(result)} out of range [-2**63, 2**63 - 1]"
-        )
-    return result
-
-
-def _check_float(value: object, column: str | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _wrong_type(value, "float", column)
-    try:
-        result = float(value)
-    except OverflowError:
-        raise EncodingError(
-            f"{_where(column)}{type(value).__name__} {_short_repr(value)} too large for float"
-        ) from None
-    if math.isnan(result):
-        return math.nan
-    # -0.0 == 0.0 in Python, so both must have one encoding; 0.0 + 0.0 would keep -0.0.
-    return 0.0 if result == 0.0 else result
-
-
-def _check_str(value: object, column: str | None) -> str:
-    if not isinstance(value, str):
-        raise _wrong_type(value, "str", column)
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise EncodingError(
-                f"{_where(column)}str {_short_repr(value)} contains lone surrogate "
-                f"U+{ord(value[exc.start]):04X} at index {exc.start}, which UTF-8 cannot encode"
-            ) from None
-    return value
-
-
-def _check_bytes(value: object, column: str | None) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise _wrong_type(value, "bytes", column)
-    return bytes(value)
-
-
-def _check_bool(value: object, column: str | None) -> bool:
-    if not isinstance(value, bool):
-        raise _wrong_type(value, "bool", column)
-    return value
+# --------------------------------------------------------------------------- payloads
 
 
 def _datetime_micros(value: datetime) -> int:
-    # Aware subtraction works on the instant without building an intermediate datetime, so it
-    # cannot overflow near datetime.min/max the way value.astimezone(UTC) can.
     return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def _check_datetime(value: object, column: str | None) -> datetime:
-    if not isinstance(value, datetime):
-        raise _wrong_type(value, "datetime", column)
-    if value.utcoffset() is None:
-        raise EncodingError(
-            f"{_where(column)}naive datetime {value.isoformat()!r} has no timezone; "
-            "attach one, e.g. value.replace(tzinfo=datetime.timezone.utc)"
-        )
-    micros = _datetime_micros(value)
-    if not _DATETIME_MIN_US <= micros <= _DATETIME_MAX_US:
-        raise EncodingError(
-            f"{_where(column)}datetime {value.isoformat()!r} is outside "
-            "datetime.min..datetime.max once converted to UTC"
-        )
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-_CHECKS: dict[str, Callable[[object, str | None], object]] = {
-    "int": _check_int,
-    "float": _check_float,
-    "str": _check_str,
-    "bytes": _check_bytes,
-    "bool": _check_bool,
-    "datetime": _check_datetime,
-}
-
-
-# --------------------------------------------------------------------------- payloads
 
 
 def _int_payload(value: int) -> bytes:
@@ -325,7 +214,7 @@ def _as_bytes(data: object) -> bytes:
         return data
     if isinstance(data, bytearray | memoryview):
         return bytes(data)
-    raise EncodingError(f"cannot decode {type(data).__name__} {_short_repr(data)}: expected bytes")
+    raise EncodingError(f"cannot decode {type(data).__name__} {short_repr(data)}: expected bytes")
 
 
 def _decode_at(data: bytes, type_name: str, offset: int, descending: bool) -> tuple[object, int]:
@@ -353,7 +242,7 @@ def _decode_at(data: bytes, type_name: str, offset: int, descending: bool) -> tu
         except UnicodeDecodeError as exc:
             raise EncodingError(
                 f"malformed str at offset {offset}: invalid UTF-8 ({exc.reason})"
-            ) from None
+            ) from exc
     end = start + _WIDTHS[type_name]
     if end > len(data):
         raise EncodingError(
@@ -366,12 +255,12 @@ def _decode_at(data: bytes, type_name: str, offset: int, descending: bool) -> tu
     try:
         return _FIXED_DECODERS[type_name](payload), end
     except ValueError as exc:
-        raise EncodingError(f"malformed {type_name} at offset {offset}: {exc}") from None
+        raise EncodingError(f"malformed {type_name} at offset {offset}: {exc}") from exc
 
 
 def _sequence_of(option: object, count: int, what: str) -> list[Any]:
     if isinstance(option, str | bytes) or not isinstance(option, Sequence):
-        raise EncodingError(f"{what}: expected a sequence of {count}, got {_short_repr(option)}")
+        raise EncodingError(f"{what}: expected a sequence of {count}, got {short_repr(option)}")
     if len(option) != count:
         raise EncodingError(f"{what}: expected {count} entries, got {len(option)}")
     return list(option)
@@ -390,26 +279,6 @@ def _column_names(columns: Sequence[str] | None, count: int) -> list[str | None]
 
 
 # --------------------------------------------------------------------------- public API
-
-
-def check_value(value: object, type_name: str, column: str | None = None) -> object:
-    """Validate a value for a column type and return it normalised, without encoding it.
-
-    Normalised means the value the encoding stores and decoding returns: ``int`` for int
-    columns, ``float`` for float columns (``-0.0`` becomes ``0.0``, any NaN becomes
-    ``math.nan``), ``bytes`` for bytes-like values, an aware UTC ``datetime``.
-
-    :param value: the value, or ``None`` for NULL (always valid, returned unchanged)
-    :param type_name: one of :data:`COLUMN_TYPES`
-    :param column: column name used in error messages
-    :returns: the normalised value
-    :raises EncodingError: unknown type name, wrong Python type (``bool`` is not an ``int``),
-        int out of 64-bit range, lone surrogate in a str, naive or out-of-range datetime
-    """
-    _check_type_name(type_name, column)
-    if value is None:
-        return None
-    return _CHECKS[type_name](value, column)
 
 
 def encode_value(
@@ -445,7 +314,7 @@ def decode_value(
         direction, bad escape, invalid UTF-8, non-canonical float, out-of-range datetime); the
         message gives the offset
     """
-    _check_type_name(type_name)
+    check_type_name(type_name)
     return _decode_at(_as_bytes(data), type_name, offset, descending)
 
 
@@ -498,7 +367,7 @@ def decode_tuple(
     :raises EncodingError: as :func:`decode_value`, or a ``descending`` of the wrong length
     """
     for type_name in type_names:
-        _check_type_name(type_name)
+        check_type_name(type_name)
     directions = _directions(descending, len(type_names))
     raw = _as_bytes(data)
     values = []
@@ -519,7 +388,7 @@ def cell_decoder(type_name: str) -> Callable[[bytes], object]:
     :returns: ``decode(data) -> value``
     :raises EncodingError: (from the decoder) for malformed bytes
     """
-    _check_type_name(type_name)
+    check_type_name(type_name)
     header = _HEADERS[type_name]
 
     def slow(data: bytes) -> object:
@@ -580,6 +449,24 @@ def encode_str_prefix(prefix: str, *, descending: bool = False) -> bytes:
     :returns: the str header and the escaped UTF-8 of ``prefix``, without the terminator
     :raises EncodingError: ``prefix`` is not a str or contains a lone surrogate
     """
-    body = _check_str(prefix, None).encode("utf-8").replace(b"\x00", b"\x00\xff")
+    # check_value admits None (NULL), which no prefix can be.
+    if not isinstance(prefix, str):
+        raise EncodingError(f"expected str, got {type(prefix).__name__} {short_repr(prefix)}")
+    body = check_value(prefix, "str").encode("utf-8").replace(b"\x00", b"\x00\xff")
     encoded = bytes((_HEADERS["str"],)) + body
     return encoded.translate(_INVERT) if descending else encoded
+
+
+def sort_key(value: object) -> tuple[bool, Any]:
+    """A key that orders values of one column type as index range scans order them.
+
+    Ints and floats compare as numbers (``-0.0 == 0.0``); NaN is equal to NaN and greater than
+    every other number, ``+inf`` included, as :func:`encode_value` orders them. Other types keep
+    Python's order. Keys of values of different types are not meant to be compared.
+
+    :param value: a non-NULL value
+    :returns: a key for ``sorted`` and comparisons
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return (True, 0)
+    return (False, value)

@@ -167,7 +167,7 @@ def encode_key(table: TableDef, key: object) -> bytes:
     try:
         return primary_key(table, dict(zip(table.row_key, parts, strict=True)))
     except EncodingError as exc:
-        raise ArgumentError(f"{table.name}: key {_shown(key)}: {_unprefixed(exc, table)}") from None
+        raise ArgumentError(f"{table.name}: key {_shown(key)}: {_unprefixed(exc, table)}") from exc
 
 
 def decode_primary_key(table: TableDef, key: bytes) -> dict[str, object]:
@@ -211,7 +211,6 @@ def covered_row(
 LIVE = b"L"
 DELETED = b"D"
 _VERSION = struct.Struct(">Q8sc")
-
 
 
 def new_version(ts: int, flag: bytes = LIVE) -> bytes:

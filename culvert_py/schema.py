@@ -1,4 +1,4 @@
-"""Table and index definitions: loading, validating and comparing schema files.
+"""Table definitions read from schema files, validated at the door, compared with the applied one.
 
 A schema file is TOML (see ``schemas/culvert-schema.json`` for the format and
 ``schemas/examples/`` for examples)::
@@ -116,10 +116,10 @@ class TableDef:
         """
         try:
             return self.columns[column]
-        except KeyError:
+        except KeyError as exc:
             raise SchemaError(
                 f"{self.name}: unknown column {column!r} (known: {', '.join(self.columns)})"
-            ) from None
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -135,9 +135,9 @@ class Schema:
         """
         try:
             return self.tables[name]
-        except KeyError:
+        except KeyError as exc:
             known = ", ".join(self.tables) or "none"
-            raise SchemaError(f"unknown table {name!r} (known: {known})") from None
+            raise SchemaError(f"unknown table {name!r} (known: {known})") from exc
 
 
 def load_schema(path: str | Path) -> Schema:
@@ -152,11 +152,11 @@ def load_schema(path: str | Path) -> Schema:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SchemaError(f"{path}: cannot read schema file: {exc}") from None
+        raise SchemaError(f"{path}: cannot read schema file: {exc}") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SchemaError(f"{path}: not valid TOML: {exc}") from None
+        raise SchemaError(f"{path}: not valid TOML: {exc}") from exc
     return parse_schema(data, source=str(path))
 
 
@@ -171,7 +171,7 @@ def parse_schema(data: Mapping[str, Any], source: str = "<schema>") -> Schema:
     try:
         return _parse(data)
     except SchemaError as exc:
-        raise SchemaError(f"{source}: {exc}") from None
+        raise SchemaError(f"{source}: {exc}") from exc
 
 
 def schema_to_dict(schema: Schema) -> dict[str, Any]:

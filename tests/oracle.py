@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from culvert_py.query.expr import matches
-from culvert_py.query.parse import parse
+from culvert_py.predicate import matches, parse
 from culvert_py.text import tokenize
 
 

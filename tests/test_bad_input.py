@@ -1,6 +1,6 @@
 """Every bad input is a clean error: the documented type, one line, and nothing changed.
 
-Table-driven: each public API entry point (the :class:`~culvert_py.client.IndexedTable` and
+Table-driven: each public API entry point (the :class:`~culvert_py.table.IndexedTable` and
 :class:`~culvert_py.client.Client` methods, the build functions) and each CLI command is fed
 malformed arguments. The API part runs on both stores; the CLI part on SQLite, and a few
 cases once against HBase. "Nothing changed" is checked on the store itself: every cell of
@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from culvert_cli import main as cli
-from culvert_py import build
+from culvert_py import ops as build
 from culvert_py.client import Client, connect
 from culvert_py.errors import (
     ArgumentError,
@@ -643,7 +643,7 @@ def test_destructive_index_commands_ask_on_a_terminal_and_need_yes_elsewhere(
 ):
     url, _ = cli_store
     # No writers run here: skip the grace periods drop and rebuild wait for them.
-    monkeypatch.setattr(build.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
     with open_store(url) as store:
         before = snapshot(store)
     assert_one_error_line(run_cli(url, ["index", "drop", "people"]), "pass --yes")

@@ -6,7 +6,7 @@ descending second column and value salt, term, partial (``where``) and text. Hyp
 generates rows, then steps: queries (ORs of overlapping ranges and points on one column,
 AND/OR/NOT mixes, ``order_by`` with ``limit``, paging with cursors) and writes (partial
 updates, NULLing columns, deletes). The oracle is the dict of rows the writes leave,
-filtered with :func:`~culvert_py.query.expr.matches` and ordered by the rule: the column's
+filtered with :func:`~culvert_py.predicate.matches` and ordered by the rule: the column's
 value with NULL smallest (descending: NULLs last), ties by primary key ascending.
 
 Each query runs on every plan that can answer it — the planner's choice, each forced index,
@@ -30,9 +30,10 @@ from hypothesis import strategies as st
 
 from culvert_py.errors import QueryError
 from culvert_py.layout import primary_key
+from culvert_py.predicate import Or, bind, col, matches, normalize, sort_key
 from culvert_py.query.executor import QueryExecutor
-from culvert_py.query.expr import Or, bind, col, matches, normalize, sort_key
-from culvert_py.query.planner import NO_INDEX, IndexScan, Intersect, Plan, Planner, Union
+from culvert_py.query.plan import NO_INDEX, IndexScan, Intersect, Plan, Union
+from culvert_py.query.planner import Planner
 from culvert_py.schema import parse_schema
 
 EXAMPLES = {"sqlite": 100, "hbase": 50}
@@ -285,7 +286,7 @@ def plans_of(table, where, order, columns, limit) -> dict[str, Plan]:
 
 
 def run(table, plan: Plan, cursor=None):
-    result = QueryExecutor(table, table.client.executor).run(plan, cursor)
+    result = QueryExecutor(table.store, table.definition, table.client.executor).run(plan, cursor)
     rows = list(result)
     return rows, result.cursor
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from culvert_py.encoding import encode_value
 from culvert_py.errors import QueryError
-from culvert_py.query.expr import (
+from culvert_py.predicate import (
     FALSE,
     TRUE,
     And,

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from culvert_py.encoding import encode_str_prefix, encode_value
 from culvert_py.errors import QueryError
-from culvert_py.query.expr import (
+from culvert_py.predicate import (
     FALSE,
     TRUE,
     And,
@@ -43,7 +43,7 @@ from culvert_py.query.expr import (
     matches,
     normalize,
 )
-from culvert_py.query.filters import MATCH_NOTHING, to_filter_string
+from culvert_py.query.hbase_filter import MATCH_NOTHING, to_filter_string
 from culvert_py.schema import TableDef
 
 # --------------------------------------------------------------------------- the data

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Bottom to top. A module's layer is that of its longest matching prefix.
 LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.errors", "culvert_py.clock"),
+    ("culvert_py.arguments",),
     ("culvert_py.values",),  # the encoding floor's ground: what encoding checks values with
     ("culvert_py.encoding", "culvert_py.text"),
     ("culvert_py.store",),
@@ -25,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.schema",),
     ("culvert_py.layout", "culvert_py.meta"),
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),
+    ("culvert_py.table",),
     ("culvert_py.client",),
     ("culvert_py.ops", "culvert_py.load"),
     ("culvert_py",),  # the package's public face (__init__)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from culvert_py.errors import QueryError
-from culvert_py.query.expr import (
+from culvert_py.predicate import (
     FALSE,
     KEYWORDS,
     TRUE,
@@ -26,9 +26,9 @@ from culvert_py.query.expr import (
     bind,
     col,
     normalize,
+    parse,
     to_text,
 )
-from culvert_py.query.parse import parse
 from culvert_py.text import normalize_token
 
 TYPES = {

@@ -13,17 +13,12 @@ from hypothesis import strategies as st
 from culvert_py.encoding import prefix_successor
 from culvert_py.errors import QueryError
 from culvert_py.layout import IndexKeys
-from culvert_py.query.expr import Or, col, matches
-from culvert_py.query.planner import (
-    NO_INDEX,
-    Empty,
-    FullScan,
-    IndexScan,
-    Intersect,
-    Planner,
-    Union,
-)
+from culvert_py.meta import ACTIVE, BUILDING
+from culvert_py.predicate import Or, col, matches
+from culvert_py.query.plan import NO_INDEX, Empty, FullScan, IndexScan, Intersect, Union
+from culvert_py.query.planner import Planner
 from culvert_py.schema import parse_schema
+from culvert_py.stats import IndexStats, TableStats
 
 
 @pytest.fixture
@@ -292,3 +287,32 @@ def test_forcing_an_index_that_is_not_active_is_refused_with_what_to_do():
         with pytest.raises(QueryError, match=message):
             planner.plan("a = 1", use_index="a_up")
         assert planner.plan("a = 1", use_index="a_down").source.index.name == "a_down"
+
+
+# -- the choice by cost, from statistics given as data (no store needed) ------------------------
+
+
+def test_a_hot_value_scans_the_table_and_a_rare_one_uses_the_index():
+    keys = IndexKeys(_GRID, _GRID.indexes["a_up"])
+    hot = keys.encode_values([7])
+    figures = IndexStats(
+        index="a_up",
+        entries=1_000_000,
+        prefix_ndv=(1000,),
+        null_entries=0,
+        mcv=((hot, 500_000),),
+        histogram=tuple(keys.encode_values([v]) for v in range(0, 1000, 100)),
+        updated_ms=0,
+    )
+    stats = TableStats(table="grid", rows=1_000_000, indexes={"a_up": figures}, updated_ms=0)
+    states = {name: BUILDING for name in _GRID.indexes} | {"a_up": ACTIVE}
+    planner = Planner(_GRID, states, stats, False)
+    # Half the table through an index costs a fetch per row: more than reading it all.
+    assert isinstance(planner.plan("a = 7").source, FullScan)
+    rare = planner.plan("a = 8").source
+    assert isinstance(rare, IndexScan) and rare.index.name == "a_up"
+    assert rare.est_entries == pytest.approx(500_000 / 999)
+    assert isinstance(planner.plan("a >= 0").source, FullScan)
+    # Without statistics an index is preferred, and the plan says it guessed.
+    guessed = Planner(_GRID, states, None, False).plan("a = 7")
+    assert isinstance(guessed.source, IndexScan) and any("guess" in n for n in guessed.notes)

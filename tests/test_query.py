@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from culvert_py.errors import ArgumentError, QueryError
-from culvert_py.query.expr import bind, col, matches, normalize, sort_key
-from culvert_py.query.planner import NO_INDEX
+from culvert_py.predicate import bind, col, matches, normalize, sort_key
+from culvert_py.query.plan import NO_INDEX
 
 AGES = [-(2**63), -5, 0, 1, 3, 30, 65, 2**63 - 1]
 SCORES = [-math.inf, -1.5, 0.0, 2.5, math.inf, math.nan]

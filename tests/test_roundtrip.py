@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from culvert_cli.main import main
-from culvert_py.build import verify_index
+from culvert_py.ops import verify_index
 from culvert_py.schema import parse_schema
 
 COLUMNS = {

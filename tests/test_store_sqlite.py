@@ -22,8 +22,8 @@ import uuid
 import pytest
 
 import culvert_py
-from culvert_py.build import verify_index
 from culvert_py.errors import StoreError, TransientStoreError
+from culvert_py.ops import verify_index
 from culvert_py.schema import parse_schema
 from culvert_py.store import open_store
 from culvert_py.store.base import RowMutation

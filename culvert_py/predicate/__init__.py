@@ -2,14 +2,28 @@
 
 Below the schema in the layer order: a predicate needs only the encoding's order rules
 and the tokenizer, never a table definition (binding takes plain ``{column: type}``).
+
+* :mod:`~culvert_py.predicate.literal` — the values a predicate compares with, spelt as text
+* :mod:`~culvert_py.predicate.tree` — the frozen nodes (``Compare`` … ``Not``, ``TRUE``/``FALSE``)
+* :mod:`~culvert_py.predicate.builder` — ``col("age") >= 30``
+* :mod:`~culvert_py.predicate.evaluate` — three-valued evaluation on one row
+* :mod:`~culvert_py.predicate.bind` — checking against column types
+* :mod:`~culvert_py.predicate.normal` — the normal form the planner reads
+* :mod:`~culvert_py.predicate.parse` — the text syntax (a SQL WHERE subset)
 """
 
-from culvert_py.query.expr import (
+from culvert_py.encoding import sort_key
+from culvert_py.predicate.bind import Locate, bind
+from culvert_py.predicate.builder import Col, col
+from culvert_py.predicate.evaluate import columns_of, evaluate, matches
+from culvert_py.predicate.literal import KEYWORDS, Value
+from culvert_py.predicate.normal import normalize
+from culvert_py.predicate.parse import parse
+from culvert_py.predicate.tree import (
     FALSE,
     TRUE,
     And,
     Between,
-    Col,
     Compare,
     Const,
     Contains,
@@ -19,19 +33,12 @@ from culvert_py.query.expr import (
     Not,
     Or,
     Prefix,
-    bind,
-    col,
-    columns_of,
-    evaluate,
-    matches,
-    normalize,
-    sort_key,
     to_text,
 )
-from culvert_py.query.parse import parse
 
 __all__ = [
     "FALSE",
+    "KEYWORDS",
     "TRUE",
     "And",
     "Between",
@@ -42,9 +49,11 @@ __all__ = [
     "Expr",
     "In",
     "IsNull",
+    "Locate",
     "Not",
     "Or",
     "Prefix",
+    "Value",
     "bind",
     "col",
     "columns_of",

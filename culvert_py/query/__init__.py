@@ -1,9 +1,14 @@
-"""Predicates over rows: the tree, its text syntax, and (elsewhere) their planning and execution.
+"""The query room: a predicate's plan, from the choice of access path to the rows it returns.
 
-* :mod:`culvert_py.query.expr` — the predicate tree (``col('age') >= 30``), three-valued
-  evaluation, binding to a table's column types, normalisation and rendering back to text.
-* :mod:`culvert_py.query.parse` — the text syntax used by the CLI and schema files
-  (``origin = 'JFK' AND dep_delay > 120``), parsed into that tree.
+* :mod:`~culvert_py.query.planner` — the :class:`~culvert_py.query.planner.Planner`: access
+  paths (:mod:`~culvert_py.query.access`) over byte intervals
+  (:mod:`~culvert_py.query.intervals`), chosen by cost.
+* :mod:`~culvert_py.query.plan` — the plan nodes.
+* :mod:`~culvert_py.query.explain` — plans as text or plain dicts.
+* :mod:`~culvert_py.query.hbase_filter` — the part of a predicate HBase region servers filter.
+* :mod:`~culvert_py.query.executor` — runs a plan against a store;
+  :mod:`~culvert_py.query.cursor` — the cursors that resume it.
 
-Nothing is re-exported here: import from the submodules.
+The predicate language itself is :mod:`culvert_py.predicate`. Nothing is re-exported here:
+import from the submodules.
 """

@@ -11,25 +11,24 @@ Covered plans trust verified entries and fetch only unverified ones.
 Memory stays bounded by batch sizes: nothing materialises an index scan, except the probe
 side of an intersection (the smaller one by estimate) and a client-side sort.
 
-Positions: every row leaves with the position it was read at (the index key after the salt,
-or the primary key, plus the range/branch number). A cursor is that position plus a
-fingerprint of the query, so ``cursor=`` resumes right after the last row returned.
+Positions and cursors: :mod:`culvert_py.query.cursor`.
+
+Analyze counters (``rpcs``) are bumped from pool threads, so they go through one lock per
+executor; ``entries_read`` and ``actual_rows`` are counted on the consuming thread.
 """
 
 from __future__ import annotations
 
-import base64
+import functools
 import heapq
 import itertools
-import json
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 
-from culvert_py.errors import ArgumentError
 from culvert_py.layout import (
-    MAX_KEY_BYTES,
     STATE_COLUMN,
     VERIFIED,
     IndexKeys,
@@ -38,8 +37,9 @@ from culvert_py.layout import (
     entries_of,
     primary_key,
 )
-from culvert_py.query.expr import columns_of, matches, sort_key
-from culvert_py.query.planner import (
+from culvert_py.predicate import columns_of, matches, sort_key
+from culvert_py.query.cursor import decode_cursor, encode_cursor
+from culvert_py.query.plan import (
     Empty,
     FullScan,
     IndexScan,
@@ -49,6 +49,8 @@ from culvert_py.query.planner import (
     Union,
     source_nodes,
 )
+from culvert_py.schema import TableDef
+from culvert_py.store import Store
 
 #: Rows per scanner batch and per primary fetch.
 SCAN_BATCH = 1000
@@ -102,115 +104,27 @@ class QueryResult:
         """Opaque token resuming after the last row returned; ``None`` when nothing is left."""
         if self._exhausted or self._last_position is None:
             return None
-        doc = {"q": self.plan.fingerprint(), "p": self._last_position}
-        return base64.urlsafe_b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(plan: Plan, cursor: str | None) -> object:
-    """The position inside ``cursor``, checked against the shape ``plan`` gives positions.
-
-    A position must be one this plan's executor path could have produced: ``[range, hex
-    key]`` inside that key range for an index scan (the driver of an intersection),
-    ``["f", hex key]`` for a full scan, ``[branch, inner position]`` for a union and
-    ``["s", rows already returned]`` for a client-side sort. There is no checksum: a cursor
-    grants nothing, and a position that passes these checks only moves where a scan of
-    this same query resumes; every row is still checked against the predicate.
-
-    :param plan: the plan the cursor is used with
-    :param cursor: ``QueryResult.cursor`` of an earlier page of the same query, or ``None``
-    :return: the position, or ``None`` for no cursor
-    :raises ArgumentError: for a cursor that is not a string, does not decode, belongs to a
-        different query or plan, or holds a position this plan cannot have produced
-    """
-    if cursor is None:
-        return None
-    name = plan.table.name
-    if not isinstance(cursor, str):
-        raise ArgumentError(
-            f"{name}: cursor={cursor!r:.60}: expected the string of an earlier result's "
-            ".cursor, or None"
-        )
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError are ValueErrors
-        doc = None
-    if not isinstance(doc, dict) or set(doc) != {"q", "p"}:
-        raise ArgumentError(
-            f"{name}: malformed cursor {cursor[:40]!r}: pass an earlier result's .cursor as is"
-        )
-    if doc["q"] != plan.fingerprint():
-        raise ArgumentError(
-            f"{name}: the cursor belongs to a different query (or plan); rerun without it"
-        )
-    position = doc["p"]
-    expected = _position_problem(plan, position)
-    if expected is not None:
-        raise ArgumentError(
-            f"{name}: cursor position {json.dumps(position)[:60]} does not fit this query's "
-            f"plan (expected {expected}); pass an earlier result's .cursor as is"
-        )
-    return position
-
-
-def _position_problem(plan: Plan, position: object) -> str | None:
-    """What a position for ``plan`` must look like, or ``None`` when ``position`` is one."""
-    if plan.sort is not None:
-        ok = (
-            isinstance(position, list)
-            and len(position) == 2
-            and position[0] == "s"
-            and _is_count(position[1])
-        )
-        return None if ok else '["s", rows returned >= 0]'
-    return _source_position_problem(plan.source, position)
-
-
-def _source_position_problem(source: Node, position: object) -> str | None:
-    pair = isinstance(position, list) and len(position) == 2
-    match source:
-        case FullScan():
-            ok = pair and position[0] == "f" and _hex_key(position[1]) is not None
-            return None if ok else '["f", hex row key]'
-        case IndexScan() | Intersect():
-            scan = source.driver if isinstance(source, Intersect) else source
-            expected = f"[range number below {len(scan.ranges)}, hex index key in that range]"
-            if not pair or not _is_count(position[0]) or position[0] >= len(scan.ranges):
-                return expected
-            key = _hex_key(position[1])
-            rng = scan.ranges[position[0]]
-            if key is None or key < rng.start or (rng.stop is not None and key >= rng.stop):
-                return expected
-            return None
-        case Union(branches=branches):
-            if not pair or not _is_count(position[0]) or position[0] >= len(branches):
-                return f"[branch number below {len(branches)}, position in that branch]"
-            inner = _source_position_problem(branches[position[0]].source, position[1])
-            return None if inner is None else f"[{position[0]}, {inner}]"
-    return "no position: this plan returns no rows"
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _hex_key(value: object) -> bytes | None:
-    """The key a position's lower-case hex string stands for, or ``None`` if it is not one."""
-    if not isinstance(value, str) or not 0 < len(value) <= 2 * MAX_KEY_BYTES:
-        return None
-    if len(value) % 2 or set(value) - set("0123456789abcdef"):
-        return None
-    return bytes.fromhex(value)
+        return encode_cursor(self.plan, self._last_position)
 
 
 class QueryExecutor:
-    """Executes plans of one :class:`~culvert_py.client.IndexedTable`."""
+    """Executes plans over one table's primary and index tables.
 
-    def __init__(self, table, executor: Executor) -> None:
-        self.table = table
-        self.definition = table.definition
-        self.store = table.store
-        self.pool = executor
-        self.writer = table.writer
+    :param store: the store holding the table and its indexes
+    :param definition: the table definition
+    :param pool: the thread pool that scans and fetches run on
+    """
+
+    def __init__(self, store: Store, definition: TableDef, pool: Executor) -> None:
+        self.definition = definition
+        self.store = store
+        self.pool = pool
+        self._rpc_lock = threading.Lock()
+
+    def _count_rpc(self, node: Node) -> None:
+        """One more RPC of ``node``; safe from any thread of the pool."""
+        with self._rpc_lock:
+            node.rpcs += 1
 
     def run(self, plan: Plan, cursor: str | None = None) -> QueryResult:
         """Start executing ``plan`` (lazily) and return the result iterator."""
@@ -257,8 +171,11 @@ class QueryExecutor:
         regions = [
             r for r in self.store.regions(self.definition.hbase_table) if not r.end or r.end > start
         ]
+        count = functools.partial(self._count_rpc, node)
         scans = [
-            _PrefetchScan(primary, max(r.start, start), r.end or None, node.filter, self.pool, node)
+            _PrefetchScan(
+                primary, max(r.start, start), r.end or None, node.filter, self.pool, count
+            )
             for r in regions
         ]
         for scan in scans:  # region order is key order
@@ -267,12 +184,13 @@ class QueryExecutor:
                 if row is not None and matches(predicate, row):
                     yield ["f", pk.hex()], row
 
-    def _entries(self, node: IndexScan, position) -> Iterator[tuple[int, bytes, dict]]:
+    def _index_entries(self, node: IndexScan, position) -> Iterator[tuple[int, bytes, dict]]:
         """``(range number, key, cells)`` of every entry in the ranges, in key order."""
         table = self.store.table(node.index.hbase_table)
         first_range, after = 0, b""
         if position:
             first_range, after = position[0], bytes.fromhex(position[1]) + b"\x00"
+        count = functools.partial(self._count_rpc, node)
         for number, rng in enumerate(node.ranges):
             if number < first_range:
                 continue
@@ -283,7 +201,7 @@ class QueryExecutor:
             for bucket in rng.buckets:
                 salt = bytes([bucket])
                 stop = salt + rng.stop if rng.stop is not None else _next_salt(bucket)
-                scan = _PrefetchScan(table, salt + lower, stop, None, self.pool, node)
+                scan = _PrefetchScan(table, salt + lower, stop, None, self.pool, count)
                 streams.append(scan)
             for key, cells in heapq.merge(*streams, key=lambda item: item[0][1:]):
                 node.entries_read += 1
@@ -292,7 +210,7 @@ class QueryExecutor:
     def _index_rows(self, node: IndexScan, keep, predicate, position, whole) -> Iterator[tuple]:
         """Rows through ``node``: checked against their entry and the predicate."""
         keys = IndexKeys(self.definition, node.index)
-        entries = self._entries(node, position)
+        entries = self._index_entries(node, position)
         pending: deque = deque()
         for chunk in _chunks(entries, FETCH_BATCH):
             pending.append(self.pool.submit(self._resolve, node, keys, chunk, keep, whole))
@@ -320,7 +238,7 @@ class QueryExecutor:
                 to_fetch.append(pk)
         fetched = {}
         if to_fetch:
-            node.rpcs += 1
+            self._count_rpc(node)
             fetched = self.store.table(self.definition.hbase_table).get_many(to_fetch)
         out = []
         for number, key, cells, values, pk, trusted in decoded:
@@ -339,7 +257,7 @@ class QueryExecutor:
         for probe in node.probes:
             keys = IndexKeys(self.definition, probe.index)
             found = set()
-            for _, key, _ in self._entries(probe, None):
+            for _, key, _ in self._index_entries(probe, None):
                 found.add(keys.decode(key)[1])
             keep = found if keep is None else keep & found
         yield from self._timed(
@@ -399,21 +317,30 @@ class _PrefetchScan:
     """One store scan whose next batch is always being fetched in the background.
 
     The batches run on the shared pool as short tasks that never wait on the consumer, so
-    many concurrent scans cannot starve the pool.
+    many concurrent scans cannot starve the pool. ``count()`` is called once per RPC, from
+    whichever thread makes it.
     """
 
-    def __init__(self, table, start: bytes, stop: bytes | None, flt, pool: Executor, node: Node):
+    def __init__(
+        self,
+        table,
+        start: bytes,
+        stop: bytes | None,
+        flt,
+        pool: Executor,
+        count: Callable[[], None],
+    ):
         self._it = iter(table.scan(start=start, stop=stop, filter=flt, batch_size=SCAN_BATCH))
         self._pool = pool
-        self._node = node
+        self._count = count
         self._buffer: deque = deque()
         self._done = False
         self._future: Future | None = pool.submit(self._fetch)
-        node.rpcs += 1  # opening the scanner
+        count()  # opening the scanner
 
     def _fetch(self) -> list:
         batch = list(itertools.islice(self._it, SCAN_BATCH))
-        self._node.rpcs += 1
+        self._count()
         return batch
 
     def __iter__(self) -> _PrefetchScan:

@@ -1,4 +1,4 @@
-"""The statistics of tables and their indexes that the planner estimates access costs from.
+"""The statistics a planner estimates access costs from, per table.
 
 :mod:`~culvert_py.stats.sketches` holds the bounded summaries, :mod:`~culvert_py.stats.model`
 the figures and their stored form, :mod:`~culvert_py.stats.collect` the parallel scans that

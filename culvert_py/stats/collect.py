@@ -1,4 +1,4 @@
-"""Collection of statistics by parallel scans of a table and its indexes.
+"""Collection of statistics by parallel scans of a table with every index of it.
 
 What is collected, per index (see :class:`IndexStats`) and per table (:class:`TableStats`):
 
@@ -286,7 +286,7 @@ def _scan_bucket(
         try:
             summary.add(key)
         except EncodingError as exc:
-            raise EncodingError(f"{index.path}: entry {key!r}: {exc}") from None
+            raise EncodingError(f"{index.path}: entry {key!r}: {exc}") from exc
     with lock:
         into.merge(summary)
 

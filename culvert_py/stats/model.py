@@ -211,7 +211,7 @@ class TableStats:
                 updated_ms=int(document["updated_ms"]),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise CulvertError(f"unreadable statistics document: {exc!r}") from None
+            raise CulvertError(f"unreadable statistics document: {exc!r}") from exc
 
 
 def _index_to_dict(stats: IndexStats) -> dict[str, Any]:

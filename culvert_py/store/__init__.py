@@ -106,8 +106,8 @@ def _open_hbase(url: str, parts) -> Store:
             )
         try:
             options[key] = _HBASE_OPTIONS[key](values[-1])
-        except ValueError:
-            raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not a number") from None
+        except ValueError as exc:
+            raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not a number") from exc
     if options.get("thrift2_port") == 0:
         options["thrift2_port"] = None  # type: ignore[assignment]
     return HBaseStore(host, port, **options)

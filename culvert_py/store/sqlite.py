@@ -1,4 +1,4 @@
-"""The embedded store: the storage contract on stdlib sqlite3, for demos and tests.
+"""The embedded store: the storage contract kept in one stdlib sqlite3 database.
 
 It is a real second implementation of :mod:`culvert_py.store.base`, not a mock: the
 contract suite runs against it and against HBase unchanged. One version per cell is kept
@@ -6,41 +6,22 @@ contract suite runs against it and against HBase unchanged. One version per cell
 ``VERSIONS => 1`` HBase table returns. Tables and their split keys are recorded so that
 ``regions()`` answers as HBase would, and the builder can parallelise over them.
 
-Concurrency. One store object holds one connection, guarded by a lock: threads of one
-process queue on the lock, never on SQLite. One connection (not one per thread) because an
-in-memory database exists only inside its connection, because SQLite admits one writer at a
-time anyway, and because ``close()`` then has exactly one thing to close. Several processes
-(two ``culvert load`` runs, build shards, API workers) may open one file: the file is in WAL
-mode, so readers never block the writer; every write is one transaction that takes the write
-lock up front (``BEGIN IMMEDIATE``), so ``check_and_mutate`` reads, compares and applies
-under that lock, atomically across processes, and no read-then-write transaction can fail
-half-way on a lock upgrade. While another process holds the lock, SQLite's busy handler
-waits up to a second per statement, then the whole transaction (or read) is retried with
-jittered backoff; after ``timeout`` seconds in all (:data:`DEFAULT_TIMEOUT`, or
-``sqlite:///path.db?timeout=S``) :class:`TransientStoreError` names the file and the wait.
-
-Opening checks the file at the door: a directory, a missing parent directory, a file that is
-not a SQLite database, another application's database, a file without write permission —
-each is a one-line :class:`StoreError`. A store opened with ``read_only=True``
-(``sqlite:///path.db?mode=ro``) reads a file it may not write; its writes are refused.
+Every read and write here is one call of :meth:`SQLiteFile.transact
+<culvert_py.store.sqlite_file.SQLiteFile.transact>`: a write is one ``BEGIN IMMEDIATE``
+transaction, so ``check_and_mutate`` reads, compares and applies under the file's write
+lock, atomically across threads and processes. Opening the file, checking it at the door
+and waiting for other processes' locks are :mod:`culvert_py.store.sqlite_file`'s job.
+A store opened with ``read_only=True`` (``sqlite:///path.db?mode=ro``) reads a file it may
+not write; its writes are refused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import math
-import os
-import random
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from culvert_py.errors import ArgumentError, CapabilityError, StoreError, TransientStoreError
+from culvert_py.errors import CapabilityError, StoreError
 from culvert_py.store.base import (
     CAP_CHECK_AND_MUTATE,
     CAP_PRESPLIT,
@@ -57,48 +38,12 @@ from culvert_py.store.base import (
     normalise_column,
     prefix_successor,
 )
+from culvert_py.store.sqlite_file import DEFAULT_TIMEOUT, SQLiteFile
 
-log = logging.getLogger(__name__)
-
-#: The store's own tables, created when a file is opened for the first time.
-_TABLES = {
-    "tables": """CREATE TABLE IF NOT EXISTS tables (
-        id INTEGER PRIMARY KEY,
-        name TEXT UNIQUE NOT NULL,
-        families TEXT NOT NULL,
-        splits TEXT NOT NULL
-    )""",
-    "cells": """CREATE TABLE IF NOT EXISTS cells (
-        tbl INTEGER NOT NULL,
-        row BLOB NOT NULL,
-        col BLOB NOT NULL,
-        ts INTEGER NOT NULL,
-        value BLOB NOT NULL,
-        PRIMARY KEY (tbl, row, col)
-    ) WITHOUT ROWID""",
-    "tombstones": """CREATE TABLE IF NOT EXISTS tombstones (
-        tbl INTEGER NOT NULL,
-        row BLOB NOT NULL,
-        col BLOB NOT NULL,
-        ts INTEGER NOT NULL,
-        PRIMARY KEY (tbl, row, col)
-    ) WITHOUT ROWID""",
-}
-
-#: Seconds a store waits, in total, for another process to release the database file.
-DEFAULT_TIMEOUT = 30.0
-
-#: Seconds SQLite's busy handler waits per statement before the transaction is retried whole.
-_BUSY_SLICE = 1.0
-
-#: First and longest pause between retries of a transaction that found the file locked.
-_BACKOFF_FIRST = 0.005
-_BACKOFF_MAX = 0.25
+__all__ = ["DEFAULT_TIMEOUT", "SQLiteStore", "SQLiteTable"]
 
 # Rows per SQL statement batch; SQLite's parameter limit is 32766 in modern builds.
 _IN_CHUNK = 500
-
-_T = TypeVar("_T")
 
 
 class SQLiteStore:
@@ -120,88 +65,16 @@ class SQLiteStore:
     def __init__(
         self, path: str = ":memory:", read_only: bool = False, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
-        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
-        if not number or not 0 < timeout < math.inf:  # the comparison is also false for nan
-            raise ArgumentError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if read_only and path == ":memory:":
-            raise ArgumentError("an in-memory SQLite store cannot be read-only")
+        self._file = SQLiteFile(path, read_only, timeout)
         self.path = path
         self.read_only = read_only
-        self.timeout = float(timeout)
+        self.timeout = self._file.timeout
         self.url = "sqlite://" if path == ":memory:" else f"sqlite:///{path}"
         options = ["mode=ro"] if read_only else []
         if timeout != DEFAULT_TIMEOUT:
             options.append(f"timeout={timeout:g}")
         if options:
             self.url += "?" + "&".join(options)
-        self._lock = threading.RLock()
-        self._closed = False
-        self._db = _connect(path, read_only, min(self.timeout, _BUSY_SLICE))
-        try:
-            self._setup()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def _setup(self) -> None:
-        cannot = f"cannot open SQLite store {self.path!r}"
-        if self.read_only:
-            try:
-                missing = self._transact(self._check_layout, False, cannot)
-            except StoreError as exc:
-                hint = _read_only_wal_hint(self.path)
-                if hint is None:
-                    raise
-                raise StoreError(f"{cannot} read-only: {hint}") from exc.__cause__
-            if missing:
-                raise StoreError(
-                    f"{cannot} read-only: it is not a culvert store yet "
-                    f"(missing tables: {', '.join(missing)})"
-                )
-            return
-        # The layout is checked before anything is written: another application's database
-        # must be refused untouched, not switched to WAL mode or given our tables.
-        missing = self._transact(self._check_layout, False, cannot)
-        if self.path != ":memory:":
-            self._transact(lambda db: db.execute("PRAGMA journal_mode=WAL"), False, cannot)
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        if missing:
-
-            def create(db: sqlite3.Connection) -> None:
-                # Re-checked under the write lock: another process may have created the
-                # tables (or they may be somebody else's) since the first look.
-                for name in self._check_layout(db):
-                    db.execute(_TABLES[name])
-
-            self._transact(create, True, cannot)
-
-    def _check_layout(self, db: sqlite3.Connection) -> list[str]:
-        """Return which of our tables are missing; raise if the file holds another layout."""
-        cannot = f"cannot open SQLite store {self.path!r}"
-        names = [
-            r[0].lower()
-            for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
-            )
-        ]
-        ours = [n for n in _TABLES if n in names]
-        if names and not ours:
-            shown = ", ".join(sorted(names)[:5]) + (", …" if len(names) > 5 else "")
-            raise StoreError(
-                f"{cannot}: it is another application's SQLite database (tables: {shown}), "
-                "not a culvert store"
-            )
-        expected = _expected_layout()
-        for name in ours:
-            got = _layout(db, name)
-            if got != expected[name]:
-                raise StoreError(
-                    f"{cannot}: its table {name!r} is not a culvert table (columns "
-                    f"{', '.join(c[0] for c in got)}; expected "
-                    f"{', '.join(c[0] for c in expected[name])})"
-                )
-        return [n for n in _TABLES if n not in names]
 
     # -- store -------------------------------------------------------------------------
 
@@ -236,7 +109,7 @@ class SQLiteStore:
                 return False
             return True
 
-        if not self._transact(insert, True, self._failure(f"create table {name!r}")):
+        if not self._file.transact(insert, True, self._failure(f"create table {name!r}")):
             raise StoreError(f"table {name!r} already exists in {self.url}")
 
     def delete_table(self, name: str) -> None:
@@ -257,11 +130,11 @@ class SQLiteStore:
             ):
                 db.execute(stmt, (row[0],))
 
-        self._transact(drop, True, self._failure(f"delete table {name!r}"))
+        self._file.transact(drop, True, self._failure(f"delete table {name!r}"))
 
     def table_exists(self, name: str) -> bool:
         """Whether ``name`` exists."""
-        return self._transact(
+        return self._file.transact(
             lambda db: (
                 db.execute("SELECT 1 FROM tables WHERE name = ?", (name,)).fetchone() is not None
             ),
@@ -271,7 +144,7 @@ class SQLiteStore:
 
     def list_tables(self) -> list[str]:
         """All table names, sorted."""
-        return self._transact(
+        return self._file.transact(
             lambda db: [r[0] for r in db.execute("SELECT name FROM tables ORDER BY name")],
             False,
             self._failure("list tables"),
@@ -290,10 +163,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
-            if not self._closed:
-                self._db.close()
-                self._closed = True
+        self._file.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
@@ -302,50 +172,6 @@ class SQLiteStore:
         self.close()
 
     # -- internals used by SQLiteTable -------------------------------------------------
-
-    def _transact(self, work: Callable[[sqlite3.Connection], _T], write: bool, failure: str) -> _T:
-        """Run ``work(db)`` under the lock — inside one ``BEGIN IMMEDIATE`` transaction when
-        ``write`` — retrying it whole while another process holds the file.
-
-        :param failure: what failed, for the message of a non-transient error
-        :raises StoreError: ``failure`` and SQLite's reason, for an error retrying cannot fix
-        :raises TransientStoreError: when the file stayed locked for ``self.timeout`` seconds
-        """
-        start = time.monotonic()
-        delay = _BACKOFF_FIRST
-        attempts = 0
-        while True:
-            attempts += 1
-            with self._lock:
-                if self._closed:
-                    raise StoreError(f"{failure}: the store is closed")
-                db = self._db
-                try:
-                    if write:
-                        db.execute("BEGIN IMMEDIATE")
-                    result = work(db)
-                    if write:
-                        db.execute("COMMIT")
-                    return result
-                except sqlite3.Error as exc:
-                    _rollback(db)
-                    if not _is_busy(exc):
-                        raise StoreError(f"{failure}: {exc}") from exc
-                    busy = exc
-                except BaseException:
-                    _rollback(db)
-                    raise
-            # The pause is taken outside the lock: other threads' reads need not wait for it.
-            waited = time.monotonic() - start
-            if waited >= self.timeout:
-                raise TransientStoreError(
-                    f"SQLite store {self.path!r} stayed locked by another connection: gave up "
-                    f"after waiting {waited:.1f} s ({attempts} attempts, timeout "
-                    f"{self.timeout:g} s)"
-                ) from busy
-            log.debug("%s is busy (%s); retry %d after %.1f s", self.path, busy, attempts, waited)
-            time.sleep(min(delay * random.uniform(0.5, 1.0), self.timeout - waited))
-            delay = min(delay * 2, _BACKOFF_MAX)
 
     def _failure(self, what: str) -> str:
         return f"cannot {what} in SQLite store {self.path!r}"
@@ -357,7 +183,7 @@ class SQLiteStore:
             )
 
     def _meta(self, name: str) -> tuple[int, list[bytes], str]:
-        row = self._transact(
+        row = self._file.transact(
             lambda db: db.execute(
                 "SELECT id, families, splits FROM tables WHERE name = ?", (name,)
             ).fetchone(),
@@ -400,7 +226,7 @@ class SQLiteTable:
                 for row, puts, deletes in prepared:
                     _apply(db, tid, row, puts, deletes, timestamp)
 
-            self._store._transact(apply, True, failure)
+            self._store._file.transact(apply, True, failure)
             count += len(prepared)
         return count
 
@@ -448,7 +274,7 @@ class SQLiteTable:
             _apply(db, tid, *prepared, timestamp)
             return True
 
-        return self._store._transact(
+        return self._store._file.transact(
             check_then_apply, True, self._store._failure(f"write to table {self.name!r}")
         )
 
@@ -467,7 +293,7 @@ class SQLiteTable:
         out: dict[bytes, dict] = {}
         for batch in chunks(dict.fromkeys(rows), _IN_CHUNK):
             out.update(
-                self._store._transact(
+                self._store._file.transact(
                     lambda db, batch=batch: _read_rows(db, tid, batch, cols, include_timestamp),
                     False,
                     failure,
@@ -530,7 +356,7 @@ class SQLiteTable:
                 keys = [r[0] for r in db.execute(sql, args).fetchall()]
                 return keys, _read_rows(db, tid, keys, cols, include_timestamp) if keys else {}
 
-            keys, rows = self._store._transact(page, False, failure)
+            keys, rows = self._store._file.transact(page, False, failure)
             if not keys:
                 return
             for key in keys:
@@ -584,100 +410,6 @@ def _read_rows(db: sqlite3.Connection, tid: int, rows: list, cols, include_times
         (tid, *rows),
     ).fetchall()
     return _group(found, cols, include_timestamp)
-
-
-def _connect(path: str, read_only: bool, busy_timeout: float) -> sqlite3.Connection:
-    """Open the connection after checking ``path`` the way a user would want it explained.
-
-    :raises StoreError: ``cannot open SQLite store 'path': reason``, on one line
-    """
-    options = {"check_same_thread": False, "isolation_level": None, "timeout": busy_timeout}
-    if path == ":memory:":
-        return sqlite3.connect(path, **options)
-    cannot = f"cannot open SQLite store {path!r}"
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise StoreError(f"{cannot}: it is a directory, not a database file")
-    if not os.path.isdir(parent):
-        what = "is not a directory" if os.path.exists(parent) else "does not exist"
-        raise StoreError(f"{cannot}: directory {parent!r} {what}")
-    exists = os.path.exists(path)
-    if exists and not os.access(path, os.R_OK):
-        raise StoreError(f"{cannot}: no permission to read the file")
-    if read_only:
-        if not exists:
-            raise StoreError(f"{cannot} read-only: the file does not exist")
-        target, uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro", True
-    else:
-        # SQLite would quietly open such a file read-only and fail at the first write, after
-        # a load has done part of its work: refuse now and say how to read it instead.
-        if exists and not os.access(path, os.W_OK):
-            raise StoreError(
-                f"{cannot}: the file is read-only (no write permission); "
-                f"open sqlite:///{path}?mode=ro to read it"
-            )
-        if not exists and not os.access(parent, os.W_OK | os.X_OK):
-            raise StoreError(f"{cannot}: cannot create it, directory {parent!r} is not writable")
-        target, uri = path, False
-    try:
-        return sqlite3.connect(target, uri=uri, **options)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{cannot}: {exc}") from exc
-
-
-def _read_only_wal_hint(path: str) -> str | None:
-    """Why a read-only open of a WAL-mode file failed, when it is the usual reason."""
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        with open(path, "rb") as f:
-            header = f.read(20)
-    except OSError:
-        return None
-    # Bytes 18-19 of the header are 2, 2 in WAL mode: readers then need the -shm file, which
-    # only a writable directory lets SQLite create.
-    if header[18:20] != b"\x02\x02" or os.path.exists(path + "-shm"):
-        return None
-    if os.access(parent, os.W_OK | os.X_OK):
-        return None
-    return (
-        f"it is in WAL mode, so SQLite must create {path + '-shm'!r} beside it, but directory "
-        f"{parent!r} is not writable"
-    )
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE …) keep the primary
-    # code in their low byte.
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return "locked" in str(exc) or "busy" in str(exc)
-    return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _rollback(db: sqlite3.Connection) -> None:
-    # SQLite rolls back by itself on some errors; then ROLLBACK fails and nothing is open.
-    if db.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
-
-
-def _layout(db: sqlite3.Connection, table: str) -> list[tuple]:
-    """``(name, type, not null, primary-key position)`` of each column of ``table``."""
-    return [
-        (name, ctype.upper(), notnull, pk)
-        for _, name, ctype, notnull, _, pk in db.execute(f"PRAGMA table_info({table})")
-    ]
-
-
-def _expected_layout() -> dict[str, list[tuple]]:
-    # Derived from the DDL itself, so the check cannot drift from what we create.
-    scratch = sqlite3.connect(":memory:")
-    try:
-        for ddl in _TABLES.values():
-            scratch.execute(ddl)
-        return {name: _layout(scratch, name) for name in _TABLES}
-    finally:
-        scratch.close()
 
 
 def _group(found: list, cols, include_timestamp: bool) -> dict:

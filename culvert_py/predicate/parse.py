@@ -8,7 +8,7 @@ Used by the CLI and by schema files (partial indexes' ``where``)::
 The grammar, from loosest to tightest binding: ``OR``, ``AND``, ``NOT``, then one condition:
 
 ==================================  =========================================================
-condition                           tree (:mod:`culvert_py.query.expr`)
+condition                           tree (:mod:`culvert_py.predicate.tree`)
 ==================================  =========================================================
 ``a = v`` (``!=``/``<>``, ``<``,    ``Compare``
 ``<=``, ``>``, ``>=``)
@@ -23,7 +23,7 @@ condition                           tree (:mod:`culvert_py.query.expr`)
 
 Decisions:
 
-* **Keywords** (:data:`~culvert_py.query.expr.KEYWORDS`) are case-insensitive and reserved.
+* **Keywords** (:data:`~culvert_py.predicate.literal.KEYWORDS`) are case-insensitive and reserved.
 * **Column names** are ``[A-Za-z_][A-Za-z0-9_]*`` and case-sensitive (they are schema
   names, not folded as SQL folds them), or double-quoted with ``""`` for a quote:
   ``"order"``, ``"unit price"``.
@@ -58,7 +58,9 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from culvert_py.errors import QueryError
-from culvert_py.query.expr import (
+from culvert_py.predicate.bind import bind
+from culvert_py.predicate.literal import Value
+from culvert_py.predicate.tree import (
     FALSE,
     TRUE,
     And,
@@ -71,8 +73,6 @@ from culvert_py.query.expr import (
     Not,
     Or,
     Prefix,
-    Value,
-    bind,
     to_text,
 )
 
@@ -332,7 +332,7 @@ class _Builder(Transformer[Token, Expr]):
         try:
             node = Contains(column[0], _unquote(word, "'"))
         except QueryError as exc:
-            raise QueryError(f"{exc} at {_pos(word)}") from None
+            raise QueryError(f"{exc} at {_pos(word)}") from exc
         return self._placed(node, column, _Literal(node.word, _pos(word)))
 
     def column(self, children: list[Token]) -> tuple[str, str]:
@@ -352,8 +352,8 @@ class _Builder(Transformer[Token, Expr]):
             return _Literal(float(text), _pos(token))
         try:
             return _Literal(int(text), _pos(token))
-        except ValueError:  # beyond sys.get_int_max_str_digits()
-            raise QueryError(f"integer literal at {_pos(token)} is too long") from None
+        except ValueError as exc:  # beyond sys.get_int_max_str_digits()
+            raise QueryError(f"integer literal at {_pos(token)} is too long") from exc
 
     def true_value(self, children: list[Token]) -> _Literal:
         return _Literal(True, _pos(children[0]))
@@ -372,10 +372,10 @@ class _Builder(Transformer[Token, Expr]):
         digits = token[2:-1]
         try:
             return _Literal(bytes.fromhex(digits), _pos(token))
-        except ValueError:
+        except ValueError as exc:
             raise QueryError(
                 f"bytes literal {_show(token)} at {_pos(token)} is not an even number of hex digits"
-            ) from None
+            ) from exc
 
     def timestamp(self, children: list[Token]) -> _Literal:
         keyword, string = children
@@ -383,11 +383,11 @@ class _Builder(Transformer[Token, Expr]):
         where = _pos(keyword)
         try:
             value = datetime.fromisoformat(text)
-        except ValueError:
+        except ValueError as exc:
             raise QueryError(
                 f"invalid timestamp {_show(text)} at {where}: expected ISO-8601 such as "
                 "'2013-01-01T10:00:00Z'"
-            ) from None
+            ) from exc
         if value.utcoffset() is None:
             raise QueryError(
                 f"timestamp {_show(text)} at {where} has no timezone: add Z for UTC or an "
@@ -395,8 +395,8 @@ class _Builder(Transformer[Token, Expr]):
             )
         try:
             return _Literal(value.astimezone(UTC), where)
-        except OverflowError:
-            raise QueryError(f"timestamp {_show(text)} at {where} is out of range in UTC") from None
+        except OverflowError as exc:
+            raise QueryError(f"timestamp {_show(text)} at {where} is out of range in UTC") from exc
 
 
 def _like_prefix(pattern_token: Token, escape_token: Token | None) -> str:
@@ -446,7 +446,7 @@ def parse(text: str, column_types: Mapping[str, str] | None = None) -> Expr:
     :param text: the predicate, e.g. ``"origin = 'JFK' AND dep_delay > 120"``
     :param column_types: column name → type name of the table the predicate is for; when
         given, the predicate is checked and its literals coerced with
-        :func:`culvert_py.query.expr.bind`
+        :func:`culvert_py.predicate.bind.bind`
     :returns: the predicate tree (bound when ``column_types`` is given)
     :raises QueryError: a syntax error, a malformed literal or LIKE pattern, a comparison with
         NULL, a CONTAINS argument that is not one word, or (with ``column_types``) an unknown
@@ -457,16 +457,17 @@ def parse(text: str, column_types: Mapping[str, str] | None = None) -> Expr:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text) from None
+        raise _syntax_error(exc, text) from exc
     builder = _Builder()
     try:
         expr = builder.transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
-            raise exc.orig_exc from None
+            # Unwrap lark's VisitError, keeping the cause the error was raised with.
+            raise exc.orig_exc from exc.orig_exc.__cause__
         raise
-    except RecursionError:
-        raise QueryError("predicate is nested too deeply") from None
+    except RecursionError as exc:
+        raise QueryError("predicate is nested too deeply") from exc
     if column_types is None:
         return expr
     return bind(expr, column_types, locate=builder.locate)

@@ -12,7 +12,7 @@ the network: the Thrift1 gateway reads ``TScan.filterString`` with HBase's ``Par
 :func:`~culvert_py.encoding.encode_value` of its value, an order-preserving encoding, so the
 server's unsigned byte comparison of a cell with an encoded literal orders them as the values
 order (NaN above ``+inf``, ``-0.0`` equal to ``0.0``, datetimes as instants), exactly like
-:func:`~culvert_py.query.expr.evaluate`. ``filterIfMissing=true`` drops rows without the cell:
+:func:`~culvert_py.predicate.evaluate`. ``filterIfMissing=true`` drops rows without the cell:
 a NULL never satisfies a comparison, as in SQL.
 
 **Superset, never subset.** Pushdown is an optimisation: the caller re-evaluates the whole
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from culvert_py.encoding import encode_str_prefix, encode_value
 from culvert_py.errors import EncodingError, QueryError
-from culvert_py.query.expr import (
+from culvert_py.predicate import (
     And,
     Between,
     Compare,
@@ -47,7 +47,6 @@ from culvert_py.query.expr import (
     Not,
     Or,
     Prefix,
-    Value,
     normalize,
 )
 from culvert_py.schema import TableDef
@@ -71,9 +70,9 @@ _OPS: dict[str, bytes] = {
 def to_filter_string(expr: Expr, table: TableDef) -> tuple[bytes | None, bool]:
     """Translate a predicate into an HBase filter-language string for a full primary scan.
 
-    The predicate is normalised first (:func:`~culvert_py.query.expr.normalize` leaves a
+    The predicate is normalised first (:func:`~culvert_py.predicate.normalize` leaves a
     normal form unchanged), so any predicate may be given; it should be bound to the table
-    (:func:`~culvert_py.query.expr.bind`) so its literals have the columns' types.
+    (:func:`~culvert_py.predicate.bind`) so its literals have the columns' types.
 
     ``TRUE`` gives ``(None, True)``: nothing to filter. ``FALSE`` gives
     ``(MATCH_NOTHING, True)``, a filter that ends every region's scan at once (the planner
@@ -178,7 +177,7 @@ class _Translator:
                 f"{self.table.name}: unknown column {column!r} in a pushed filter (known: {known})"
             ) from None
 
-    def _compare(self, column: str, op: str, value: Value) -> _Pushed:
+    def _compare(self, column: str, op: str, value: object) -> _Pushed:
         type_name = self._type_of(column)
         try:
             encoded = encode_value(value, type_name, column=column)

@@ -12,20 +12,30 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
+import re
+import threading
+import time
 import tomllib
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from culvert_cli.main import main
 from culvert_py.client import Client
-from culvert_py.errors import EncodingError, LoadError
-from culvert_py.loader import MAX_CELL_BYTES, LoadReport, load_file, parse_key
+from culvert_py.errors import ArgumentError, EncodingError, LoadError, StoreError
+from culvert_py.layout import primary_key
+from culvert_py.load import MAX_CELL_BYTES, LoadReport, load_file, parse_key
+from culvert_py.ops import verify_index
 from culvert_py.schema import parse_schema
 from culvert_py.store import open_store
+from culvert_py.write import _Change
 
 from .conftest import PEOPLE_TOML
+from .oracle import assert_indexes_exact
 
 HEADER = "id,name,age,score,city,joined,active,bio"
 BIG = "x" * (MAX_CELL_BYTES + 10)
@@ -296,8 +306,12 @@ def test_crash_then_resume_converges_to_a_clean_load(people, tmp_path):
     assert report.skipped > 75  # three batches, then at least one more
     assert report.skipped + report.read == 400
     assert report.loaded + report.rejected == report.read
-    # Rejects of batches that were read again were not listed twice.
+    # Rejects of batches that were read again were not listed twice, and the counts of the
+    # runs add up to what the rejects file holds.
     assert sorted(rejects_of(report)) == bad
+    assert report.rejected_earlier + report.rejected == len(bad)
+    assert report.rejected_earlier > 0
+    assert f"rejected {report.rejected} ({len(bad)} with earlier runs)" in report.summary()
     assert table_rows(people) == expected
 
     # A clean load of the same file over it changes nothing, and the indexes agree.
@@ -311,6 +325,116 @@ def test_crash_then_resume_converges_to_a_clean_load(people, tmp_path):
     assert sorted(r["id"] for r in people.query("age >= 390")) == sorted(
         k for k, r in expected.items() if r["age"] >= 390
     )
+
+
+# -- bulk loads over keys that exist (both stores) --------------------------------------------
+
+
+def bulk_person(i: int, rnd: random.Random) -> dict:
+    return {
+        "id": f"p{i:04d}",
+        "name": rnd.choice([None, "Ada", "Grace"]),
+        "age": rnd.choice([None, 17, 30, 65]),
+        "score": rnd.choice([None, -1.5, 2.5]),
+        "city": rnd.choice([None, "Oslo", "Lima"]),
+        "joined": rnd.choice([None, datetime(2013, 1, 1, tzinfo=UTC)]),
+        "active": rnd.choice([None, True, False]),
+        "bio": rnd.choice([None, "likes graphs", "writes compilers"]),
+    }
+
+
+def csv_of(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    """A CSV of simple values (no commas or quotes), NULL as an empty field."""
+
+    def text(value) -> str:
+        if value is None:
+            return ""
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    return write(path, [",".join(columns), *(",".join(text(r[c]) for c in columns) for r in rows)])
+
+
+def assert_clean(report) -> None:
+    assert (report.missing, report.orphan, report.wrong_covered) == (0, 0, 0), report.summary()
+    assert report.clean
+
+
+def test_bulk_load_twice_with_changed_values_leaves_exact_indexes(
+    db, people, tmp_path, monkeypatch
+):
+    rnd = random.Random(8)
+    columns = HEADER.split(",")
+    first = [bulk_person(i, rnd) for i in range(120)]
+    reads = []
+    primary = people.writer.primary
+    get_many = primary.get_many
+    monkeypatch.setattr(primary, "get_many", lambda *a, **k: reads.append(1) or get_many(*a, **k))
+    report = load_file(people, csv_of(tmp_path / "1.csv", first, columns), bulk=True, batch_size=50)
+    monkeypatch.undo()
+    # New keys: one read (of version cells) per batch, none per row, nothing already there.
+    assert (report.loaded, report.existed, len(reads)) == (120, 0, 3)
+    assert "already existed" not in report.summary()
+
+    # The second file changes the indexed values of 80 existing rows, names only some
+    # columns (the others must be kept), adds 40 new rows and repeats one key at its end.
+    part = ["id", "age", "city", "joined", "bio"]
+    changed = [{**bulk_person(i, rnd), "age": 40 + i % 3} for i in range(40, 160)]
+    second = [*changed, {**changed[5], "city": "Pune"}]
+    path = csv_of(tmp_path / "2.csv", second, part)
+    out = CliRunner().invoke(
+        main, ["--store", people.store.url, "load", people.name, str(path), "--bulk",
+               "--batch-size", "50"], catch_exceptions=False,
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    # 80 rows existed before the load, and the repeat existed when its batch came.
+    assert "read 121 / loaded 121 / rejected 0" in out.stdout
+    assert "81 row(s) already existed: written in safe mode" in out.stdout
+
+    expected = {r["id"]: dict(r) for r in first}
+    for row in second:
+        expected.setdefault(row["id"], {c: None for c in columns}).update({c: row[c] for c in part})
+    live = {k: {c: v for c, v in r.items() if v is not None} for k, r in expected.items()}
+    assert table_rows(people) == live
+    assert assert_indexes_exact(people, [*first, *expected.values()]) > 0
+    for index in people.definition.indexes:
+        assert_clean(verify_index(db, people.name, index, workers=2))
+
+
+def test_bulk_put_many_over_existing_and_deleted_keys_is_exact(people, monkeypatch):
+    rows = [{"id": f"e{i}", "age": i % 4, "city": "Oslo", "name": "Ada"} for i in range(30)]
+    people.put_many(rows[:20])
+    # A tombstone written by a client whose clock ran an hour fast: a bulk write of the key
+    # must land above it, or the row stays deleted.
+    future = time.time_ns() + 3600 * 10**9
+    monkeypatch.setattr(time, "time_ns", lambda: future)
+    people.delete("e0")
+    monkeypatch.undo()
+    updates = [{**r, "age": r["age"] + 10, "city": "Lima"} for r in rows]
+    assert people.put_many(updates, bulk=True) == 30
+    assert table_rows(people) == {r["id"]: r for r in updates}
+    assert_indexes_exact(people, rows + updates)
+
+
+def test_verify_flags_the_stale_entries_of_an_insert_only_bulk_write(db, people):
+    """What bulk did before it looked for existing keys (the writer's no-read attempt, still
+    there for new keys) leaves the old entries verified: verify must see them, repair fix."""
+    rows = [{"id": f"s{i:02d}", "age": 20 + i % 5, "name": "Ada"} for i in range(30)]
+    people.put_many(rows)
+    moved = [{**r, "age": r["age"] + 50} for r in rows[:10]]
+    writer = people.writer
+    writer._attempt([_Change(primary_key(people.definition, r), r) for r in moved], True)
+
+    # settle_seconds=0: the stale entries are seconds old, and verify counts an unowned entry
+    # as a write in flight until it settles.
+    found = verify_index(db, people.name, "by_age", workers=2, settle_seconds=0)
+    assert (found.orphan, found.missing, found.wrong_covered) == (10, 0, 0), found.summary()
+    assert not found.clean
+    with pytest.raises(AssertionError, match="by_age"):
+        assert_indexes_exact(people, rows + moved)
+    fixed = verify_index(db, people.name, "by_age", repair=True, workers=2, settle_seconds=0)
+    assert fixed.repaired == 10
+    assert_clean(verify_index(db, people.name, "by_age", workers=2))
+    assert_indexes_exact(people, rows + moved)
 
 
 # -- SQLite only: bookkeeping and parsing ------------------------------------------------------
@@ -353,12 +477,15 @@ def test_later_line_wins_for_a_key_repeated_across_batches_in_flight(local_peopl
 def test_null_token_and_empty_field_are_null(local_people, tmp_path):
     first = write(tmp_path / "first.csv", [HEADER, "n1,Ann,30,1.5,Oslo,2024-01-01T00:00:00Z,1,b"])
     load_file(local_people, first)
-    # NA and empty set columns to NULL; a column the header leaves out is kept.
+    # NA sets columns to NULL, and so does an empty field of a column with no empty value;
+    # an empty str field is the empty string once NULL has a token. A column the header
+    # leaves out is kept.
     second = write(tmp_path / "second.csv", ["id,name,age,score,city", "n1,NA,,NA,"])
     report = load_file(local_people, second, null_token="NA")
     assert (report.loaded, report.rejected, report.rejects_path) == (1, 0, None)
     assert local_people.get("n1") == {
         "id": "n1",
+        "city": "",
         "joined": datetime(2024, 1, 1, tzinfo=UTC),
         "active": True,
         "bio": "b",
@@ -367,6 +494,52 @@ def test_null_token_and_empty_field_are_null(local_people, tmp_path):
     report = load_file(local_people, second)
     assert report.rejected == 1
     assert rejects_of(report)[2]["reason"] == "column 'score': expected float, got 'NA'"
+
+
+def test_quoted_fields_are_never_null_and_unquoted_ones_follow_the_token(typed, tmp_path):
+    """PostgreSQL's CSV rules: ``""`` is the empty value, ``"NA"`` the text NA."""
+    lines = [
+        "k,t,s,b,i",
+        '1,2024-01-01T00:00:00Z,"","",',
+        '2,2024-01-01T00:00:00Z,"NA","",NA',
+        "3,2024-01-01T00:00:00Z,,,",
+        "4,2024-01-01T00:00:00Z,NA,NA,NA",
+    ]
+    path = write(tmp_path / "q.csv", lines)
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    without = load_file(typed, path)
+    assert {line: d["reason"] for line, d in rejects_of(without).items()} == {
+        3: "column 'i': expected int, got 'NA'",
+        5: "column 'b': expected hex bytes (e.g. 0x00ff), got 'NA'; "
+        "column 'i': expected int, got 'NA'",
+    }
+    assert list(typed.scan_rows()) == [{"k": 1, "t": day, "s": "", "b": b""}, {"k": 3, "t": day}]
+    typed.delete_many([(1, day), (3, day)])
+    report = load_file(typed, path, null_token="NA")
+    assert (report.loaded, report.rejected) == (4, 0)
+    assert list(typed.scan_rows()) == [
+        {"k": 1, "t": day, "s": "", "b": b""},
+        {"k": 2, "t": day, "s": "NA", "b": b""},
+        {"k": 3, "t": day, "s": "", "b": b""},  # empty int: NULL, no int is empty
+        {"k": 4, "t": day},
+    ]
+    with pytest.raises(ArgumentError, match="null token 'N,A': expected text without commas"):
+        load_file(typed, path, null_token="N,A")
+
+
+def test_jsonl_float_columns_take_the_non_finite_strings_the_exporter_writes(typed, tmp_path):
+    day = '"t": "2024-01-01T00:00:00Z"'
+    lines = [f'{{"k": {n}, {day}, "f": {v}}}' for n, v in enumerate(
+        ['"nan"', '"inf"', '"-inf"', '"-Infinity"', "NaN", "-Infinity", '"1.5"', '"x"']
+    )]  # fmt: skip
+    report = load_file(typed, write(tmp_path / "f.jsonl", lines))
+    assert [d["reason"] for d in rejects_of(report).values()] == [
+        """column 'f': expected a JSON number or "nan", "inf", "-inf", got '1.5'""",
+        """column 'f': expected a JSON number or "nan", "inf", "-inf", got 'x'""",
+    ]
+    got = [r["f"] for r in typed.scan_rows()]
+    assert math.isnan(got[0]) and math.isnan(got[4])
+    assert got[1:4] + got[5:] == [math.inf, -math.inf, -math.inf, -math.inf]
 
 
 def test_values_of_every_type_from_csv_and_jsonl(typed, tmp_path):
@@ -440,16 +613,46 @@ def test_unreadable_or_unknown_inputs_raise_load_error(local_people, tmp_path):
     with pytest.raises(LoadError, match=r"cannot tell the format of .*data\.txt"):
         load_file(local_people, tmp_path / "data.txt")
     assert load_file(local_people, tmp_path / "data.txt", format="csv").loaded == 1
-    with pytest.raises(LoadError, match="unknown load format 'xml'"):
+    with pytest.raises(ArgumentError, match="unknown load format 'xml'"):
         load_file(local_people, tmp_path / "data.txt", format="xml")
-    with pytest.raises(LoadError, match="not ASCII-compatible"):
+    with pytest.raises(ArgumentError, match="not ASCII-compatible"):
         load_file(local_people, tmp_path / "data.txt", format="csv", encoding="utf-16")
     array = tmp_path / "array.json"
     array.write_text('[\n  {"id": "u1"}\n]\n')
     with pytest.raises(LoadError, match="holds a JSON array"):
         load_file(local_people, array)
-    with pytest.raises(LoadError, match="batch_size must be a positive integer, got 0"):
+    with pytest.raises(ArgumentError, match="batch_size=0: expected an integer >= 1"):
         load_file(local_people, tmp_path / "data.txt", format="csv", batch_size=0)
+
+
+def test_argument_errors_are_refused_at_the_door_before_the_file_is_read(local_people, tmp_path):
+    missing = tmp_path / "missing.csv"  # no file: an argument error must come first
+    cases = {
+        "batch_size=0": {"batch_size": 0},
+        "batch_size=True": {"batch_size": True},
+        "null token 'a,b'": {"null_token": "a,b"},
+        "bulk='yes'": {"bulk": "yes"},
+        "resume=1": {"resume": 1},
+        "progress=5": {"progress": 5},
+        "unknown text encoding 'klingon'": {"encoding": "klingon"},
+        "unknown load format 'xml'": {"format": "xml"},
+    }
+    for message, kwargs in cases.items():
+        with pytest.raises(ArgumentError, match=re.escape(message)) as caught:
+            load_file(local_people, missing, **kwargs)
+        assert "\n" not in str(caught.value)
+    assert not missing.exists() and not Path(f"{missing}.rejects.jsonl").exists()
+
+
+def test_cli_load_batch_size_zero_is_a_one_line_argument_error(local_people, tmp_path):
+    path = write(tmp_path / "p.csv", ["id,age", "u1,1"])
+    url = local_people.store.url
+    result = CliRunner().invoke(main, ["--store", url, "load", "people", str(path),
+                                       "--batch-size", "0"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "batch_size=0" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert local_people.get("u1") is None
 
 
 def test_other_encodings_are_decoded_per_line(local_people, tmp_path):
@@ -474,8 +677,8 @@ def test_oversize_row_key_is_rejected(local_people, tmp_path):
     path = write(tmp_path / "k.csv", ["id,city", f"{'k' * 40000},x", f"u1,{'c' * 40000}", "u2,y"])
     report = load_file(local_people, path)
     reasons = [d["reason"] for d in rejects_of(report).values()]
-    assert reasons[0].startswith("row key takes 40,003 bytes, more than HBase's 32,767")
-    assert reasons[1].startswith("index 'by_city': entry key longer than HBase's 32,767 bytes")
+    assert "row key takes 40,003 bytes, more than HBase's 32,767" in reasons[0]
+    assert "by_city" in reasons[1] and "entry key" in reasons[1] and "HBase's 32,767" in reasons[1]
     assert [r["id"] for r in local_people.scan_rows()] == ["u2"]
 
 
@@ -513,6 +716,77 @@ def test_memory_stays_bounded_on_a_200k_row_file(local_db, tmp_path):
     assert growth < size / 2, f"RSS grew {growth / 2**20:.0f} MiB for a {size / 2**20:.0f} MiB file"
 
 
+# -- the batch window the loader writes through -------------------------------------------------
+
+
+class SlowWriter:
+    """Stands in for ``IndexWriter.write``: each batch takes its own time, some fail."""
+
+    def __init__(self, delays: dict[bytes, float], failing: set[bytes] = frozenset()) -> None:
+        self.delays, self.failing = delays, failing
+        self.finished: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, changes, bulk=False) -> int:
+        (key,) = changes
+        time.sleep(self.delays.get(key, 0.0))
+        with self.lock:
+            self.finished.append(key)
+        if key in self.failing:
+            raise StoreError(f"write of {key.decode()} failed")
+        return 1 if bulk else 0
+
+
+def test_write_batches_reports_batches_in_order_when_they_finish_out_of_order(
+    local_people, monkeypatch
+):
+    writer = SlowWriter({b"a": 0.3, b"b": 0.0, b"c": 0.1})
+    monkeypatch.setattr(local_people.writer, "write", writer)
+    reported = []
+    batches = [{b"a": {}}, {b"b": {}}, {}, {b"c": {}}]
+    count = local_people.write_batches(batches, bulk=True, on_written=lambda *a: reported.append(a))
+    assert count == 3
+    assert reported == [(0, 1), (1, 1), (2, 0), (3, 1)]
+    assert writer.finished[0] == b"b"  # finished first, reported second
+
+
+def test_write_batches_waits_for_every_batch_then_raises_the_first_error_with_others_as_notes(
+    local_people, monkeypatch
+):
+    writer = SlowWriter({b"a": 0.05, b"b": 0.3, b"c": 0.0}, failing={b"a", b"b"})
+    monkeypatch.setattr(local_people.writer, "write", writer)
+    with pytest.raises(StoreError, match="write of a failed") as caught:
+        local_people.write_batches([{b"a": {}}, {b"b": {}}, {b"c": {}}])
+    assert sorted(writer.finished) == [b"a", b"b", b"c"]  # none left running behind the caller
+    assert caught.value.__notes__ == ["batch 1 failed too: StoreError: write of b failed"]
+
+
+def test_write_batches_keeps_the_callers_error_with_failed_batches_as_notes(
+    local_people, monkeypatch
+):
+    writer = SlowWriter({b"a": 0.2, b"b": 0.2}, failing={b"b"})
+    monkeypatch.setattr(local_people.writer, "write", writer)
+
+    def batches():
+        yield {b"a": {}}
+        yield {b"b": {}}
+        raise Crash  # the reader of the batches fails while both are in flight
+
+    with pytest.raises(Crash) as caught:
+        local_people.write_batches(batches())
+    assert sorted(writer.finished) == [b"a", b"b"]
+    assert caught.value.__notes__ == ["batch 1 failed too: StoreError: write of b failed"]
+
+
+def test_write_batches_refuses_what_is_not_batches_of_changes(local_people):
+    with pytest.raises(ArgumentError, match=r"batches=\{b'k': \{\}\}: expected an iterable"):
+        local_people.write_batches({b"k": {}})
+    with pytest.raises(ArgumentError, match="batch 0: expected a dict of changes"):
+        local_people.write_batches([[b"k"]])
+    with pytest.raises(ArgumentError, match="on_written=5"):
+        local_people.write_batches([], on_written=5)
+
+
 # -- small pieces ------------------------------------------------------------------------------
 
 
@@ -526,6 +800,26 @@ def test_report_summary_is_one_line():
     assert resumed.summary() == (
         "read 10 / loaded 10 / rejected 0 / skipped 400 (resumed) / 0.00 s / 0 rows/s"
     )
+    bulk = LoadReport(10, 9, 1, 400, 1.0, "r", existed=3, rejected_earlier=5)
+    assert bulk.summary() == (
+        "read 10 / loaded 9 / rejected 1 (6 with earlier runs) / skipped 400 (resumed) / "
+        "1.00 s / 9 rows/s; 3 row(s) already existed: written in safe mode; rejects in r"
+    )
+
+
+def test_cli_load_errors_are_one_line(local_people, tmp_path):
+    (tmp_path / "data.txt").write_text("id\nu1\n")
+    (tmp_path / "folder.csv").mkdir()
+    url = local_people.store.url
+    cases = {
+        "data.txt": "give the format, csv or jsonl (--format on the command line",
+        "folder.csv": "it is a directory",
+    }
+    for name, message in cases.items():
+        result = CliRunner().invoke(main, ["--store", url, "load", "people", str(tmp_path / name)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
 def test_parse_key_types_cli_keys_from_the_schema(typed, local_people):
@@ -560,9 +854,9 @@ def test_gateway_restart_mid_load_loses_nothing(hbase_store, tmp_path):
     import uuid
     from pathlib import Path
 
-    from culvert_py.build import verify_index
     from culvert_py.client import Client
-    from culvert_py.loader import load_file
+    from culvert_py.load import load_file
+    from culvert_py.ops import verify_index
     from culvert_py.schema import parse_schema
 
     db = Client(hbase_store, close_store=False)
