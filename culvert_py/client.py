@@ -1,4 +1,4 @@
-"""The Python API: a :class:`Client` over a store, and :class:`IndexedTable` for rows.
+"""The Python API entry point: a :class:`Client` over a store, handing out tables.
 
 with culvert_py.connect("hbase://127.0.0.1:9090") as db:
     db.apply_schema("schemas/examples/people.toml")
