@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
-from contextlib import contextmanager
 
 import click
 
 from culvert_cli.errors import USER_ERROR, CulvertGroup
+from culvert_cli.index import build_one, index
 from culvert_cli.output import FORMATS, render_rows
+from culvert_cli.session import open_client
 from culvert_py.errors import CulvertError, QueryError
 from culvert_py.meta import ACTIVE, BUILDING
 from culvert_py.store import default_url, open_store
@@ -33,17 +33,6 @@ def main(ctx: click.Context, store_url: str, debug: bool) -> None:
     Example: culvert --store hbase://127.0.0.1:9090 query people "age >= 30" --explain
     """
     ctx.obj = {"store_url": store_url}
-
-
-@contextmanager
-def _client(ctx: click.Context, workers: int = 16):
-    from culvert_py.client import Client
-
-    client = Client(open_store(ctx.obj["store_url"]), workers=workers)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 # -- info ----------------------------------------------------------------------------------
@@ -89,7 +78,7 @@ def schema_apply(ctx: click.Context, file: str, workers: int, no_build: bool) ->
 
     Example: culvert schema apply schemas/examples/people.toml
     """
-    with _client(ctx, workers) as client:
+    with open_client(ctx, workers) as client:
         report = client.apply_schema(file)
         for name in report["created"]:
             click.echo(f"created {name}")
@@ -99,7 +88,7 @@ def schema_apply(ctx: click.Context, file: str, workers: int, no_build: bool) ->
             for path, state in report["indexes"].items():
                 if state == BUILDING:
                     table, index = path.split(".", 1)
-                    _build(client, table, index, workers, (0, 1), False, rebuild=False)
+                    build_one(client, table, index, workers, (0, 1), False)
         if not report["created"] and not report["indexes"]:
             click.echo("schema already applied: nothing to do")
 
@@ -114,7 +103,7 @@ def schema_show(ctx: click.Context, table: str | None) -> None:
     """
     from culvert_py.schema import schema_to_dict
 
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         _, applied, states = client.meta.load()
         if applied is None:
             raise CulvertError(f"no schema applied to {client.store.url}")
@@ -161,6 +150,31 @@ def schema_ddl(file: str) -> None:
             )
 
 
+@schema.command("infer")
+@click.argument("table")
+@click.option(
+    "--sample",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows to read, spread over the table's regions.",
+)
+@click.option("--name", default=None, help="The table's name in the draft (default: from TABLE).")
+@click.pass_context
+def schema_infer(ctx: click.Context, table: str, sample: int, name: str | None) -> None:
+    """Print a draft schema (TOML) for an existing HBase TABLE other applications write.
+
+    Guesses each cell's type and codec and the row key's shape from a sample of rows; check
+    the guesses (the comments give the evidence), then apply the file. Needs no applied schema.
+
+    Example: culvert schema infer users --sample 5000 > users.toml
+    """
+    from culvert_py.ops import infer_schema, to_toml
+
+    with open_store(ctx.obj["store_url"]) as store:
+        click.echo(to_toml(infer_schema(store, table, sample, name)), nl=False)
+
+
 # -- load ----------------------------------------------------------------------------------
 
 
@@ -196,7 +210,7 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
     """
     from culvert_py.load import load_file
 
-    with _client(ctx, workers) as client:
+    with open_client(ctx, workers) as client:
         target = client.table(table)
         with click.progressbar(length=0, label="loading", show_eta=True) as bar:
             done = [0]
@@ -282,7 +296,7 @@ def query(
             f"--null {null_token!r}: expected text without commas, quotes or line breaks "
             "(a CSV reader could not tell it from data)"
         )
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         target = client.table(table)
         cols = [c.strip() for c in columns.split(",")] if columns else None
         order = (order_by, desc) if order_by else None
@@ -318,7 +332,7 @@ def get(ctx, table, keys, fmt) -> None:
     """
     from culvert_py.load import parse_key
 
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         target = client.table(table)
         parsed = [parse_key(target.definition, k) for k in keys]
         rows = target.get_many(parsed)
@@ -331,107 +345,7 @@ def get(ctx, table, keys, fmt) -> None:
             raise CulvertError(f"{table}: {len(missing)} key(s) not found: {', '.join(missing)}")
 
 
-# -- index and stats -------------------------------------------------------------------------
-
-
-@main.command()
-@click.argument(
-    "action", type=click.Choice(["list", "build", "rebuild", "verify", "repair", "drop"])
-)
-@click.argument("table")
-@click.argument("index", required=False)
-@click.option("--workers", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--shard", default="0/1", show_default=True, help="I/N: this host's share.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build.")
-@click.option("--yes", is_flag=True, help="Drop or rebuild without asking (needed without a TTY).")
-@click.pass_context
-def index(ctx, action, table, index, workers, shard, resume, yes) -> None:
-    """List, build, rebuild, verify, repair or drop the indexes of TABLE (all, or INDEX).
-
-    drop and rebuild ask first on a terminal; elsewhere they need --yes. A verify that
-    finds problems ends with an `error:` line (exit status 2).
-
-    Example: culvert index verify people by_age     culvert index build people by_name --shard 0/4
-    """
-    from culvert_py import ops as build
-
-    i, n = _parse_shard(shard, build.MAX_SHARDS)
-    with _client(ctx, workers) as client:
-        target = client.table(table)
-        if action == "list":
-            for name, spec in target.definition.indexes.items():
-                cols = ", ".join(spec.columns)
-                click.echo(f"{name:<24}{spec.kind:<7}{target.states[name]:<10}({cols})")
-            return
-        names = [index] if index else list(target.definition.indexes)
-        for name in names:
-            target.index(name)
-        if action in ("drop", "rebuild") and names and not yes:
-            _confirm(ctx, action, table, names)
-        unclean = []
-        for name in names:
-            if action in ("build", "rebuild"):
-                _build(client, table, name, workers, (i, n), resume, rebuild=action == "rebuild")
-            elif action in ("verify", "repair"):
-                report = build.verify_index(
-                    client, table, name, repair=action == "repair", workers=workers
-                )
-                click.echo(f"{table}.{name}: {report.summary()}")
-                if action == "verify" and not report.clean:
-                    unclean.append(name)
-            else:
-                build.drop_index(client, table, name)
-                click.echo(f"dropped {table}.{name}")
-        if unclean:
-            raise CulvertError(
-                f"{table}: {len(unclean)} index(es) not clean: {', '.join(unclean)}; fix with "
-                f"`culvert index repair {table} INDEX`"
-            )
-
-
-def _parse_shard(text: str, most: int) -> tuple[int, int]:
-    """``--shard I/N`` strictly: ASCII digits, no spaces or signs, ``0 <= I < N <= most``."""
-    match = re.fullmatch(r"([0-9]{1,6})/([0-9]{1,6})", text)
-    if match:
-        i, n = int(match[1]), int(match[2])
-        if 0 <= i < n <= most:
-            return i, n
-    raise click.UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N <= {most}, e.g. 0/4")
-
-
-def _confirm(ctx: click.Context, action: str, table: str, names: list[str]) -> None:
-    """Ask before a destructive ``index`` action; without a terminal, refuse (use --yes)."""
-    if len(names) == 1:
-        what = f"index {table}.{names[0]}"
-    else:
-        what = f"all {len(names)} indexes of {table} ({', '.join(names)})"
-    if not _interactive():
-        raise click.UsageError(
-            f"index {action}: would {action} {what}; pass --yes to confirm", ctx=ctx
-        )
-    if not click.confirm(f"{action} {what}?", default=False, err=True):
-        raise CulvertError(f"index {action}: not confirmed; {what} left as it was")
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty()
-
-
-def _build(client, table, index, workers, shard, resume, rebuild: bool) -> None:
-    from culvert_py import ops as build
-
-    run = build.rebuild_index if rebuild else build.build_index
-    with click.progressbar(length=0, label=f"building {table}.{index}", show_pos=True) as bar:
-
-        def progress(done: int, total: int | None) -> None:
-            if total:
-                bar.length = total
-            bar.update(done - bar.pos)
-
-        report = run(
-            client, table, index, workers=workers, shard=shard, resume=resume, progress=progress
-        )
-    click.echo(f"{table}.{index}: {report.summary()}")
+# -- stats ---------------------------------------------------------------------------------
 
 
 @main.command()
@@ -443,7 +357,7 @@ def stats(ctx, table, refresh) -> None:
 
     Example: culvert stats people --refresh
     """
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         target = client.table(table)
         current = target.refresh_stats() if refresh else target.stats()
         if current is None:
@@ -472,9 +386,11 @@ def demo(ctx: click.Context, rows: int) -> None:
     """
     from culvert_cli.demo import run_demo
 
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         run_demo(client, rows, click.echo)
 
+
+main.add_command(index)
 
 if __name__ == "__main__":
     main()

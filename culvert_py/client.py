@@ -18,10 +18,7 @@ from culvert_py.arguments import (
     check_name,
 )
 from culvert_py.errors import ArgumentError, SchemaError, StoreError
-from culvert_py.layout import (
-    TableSpec,
-    store_tables,
-)
+from culvert_py.layout import TableSpec, store_tables, table_families
 from culvert_py.meta import ACTIVE, BUILDING, Meta
 from culvert_py.schema import (
     Schema,
@@ -136,6 +133,9 @@ class Client:
     def _create_store_tables(self, schema: Schema) -> list[str]:
         """Create the primary and pre-split index tables ``schema`` needs; return new names."""
         existing = set(self.store.list_tables())
+        for table in schema.tables.values():
+            if table.existing:
+                self._check_adopted(table, existing)
         wanted = [spec for t in schema.tables.values() for spec in store_tables(t)]
         missing = [spec for spec in wanted if spec.name not in existing]
 
@@ -149,6 +149,22 @@ class Client:
         # Table creation is synchronous and slow on HBase (region assignment): in parallel.
         list(self.executor.map(create, missing))
         return [spec.name for spec in missing]
+
+    def _check_adopted(self, table: TableDef, existing: set[str]) -> None:
+        """An adopted table is the application's: it must exist with the named families
+        (culvert_py never creates, alters or drops it)."""
+        if table.hbase_table not in existing:
+            raise SchemaError(
+                f"tables.{table.name}: existing table {table.hbase_table!r} not found in "
+                f"{self.store.url}; an adopted table is never created (check hbase_table)"
+            )
+        have = set(self.store.families(table.hbase_table))
+        missing = [f for f in table_families(table) if f not in have]
+        if missing:
+            raise SchemaError(
+                f"tables.{table.name}: table {table.hbase_table!r} has no column family "
+                f"{', '.join(map(repr, missing))} (it has: {', '.join(sorted(have)) or 'none'})"
+            )
 
     def _has_rows(self, table: TableDef) -> bool:
         return any(True for _ in self.store.table(table.hbase_table).scan(limit=1))
@@ -170,7 +186,9 @@ class Client:
 
         self.meta.update(change, f"drop {name}")
         table = dropped[0]
-        names = [i.hbase_table for i in table.indexes.values()] + [table.hbase_table]
+        names = [i.hbase_table for i in table.indexes.values()]
+        if not table.existing:  # an adopted table is detached: its rows stay the application's
+            names.append(table.hbase_table)
         list(self.executor.map(self.store.delete_table, names))
         # A table re-created under this name must not plan with the old one's statistics
         # or inherit its index states.

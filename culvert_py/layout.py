@@ -22,6 +22,10 @@ exactly these, the executor's consistency check and verify compare against exact
 Both kinds of key are checked against :data:`MAX_KEY_BYTES` here, where they are built, so
 the API, the loader (which turns the error into a reject) and index builds refuse an
 oversized key alike, before anything is written.
+
+**Adopted tables** keep their applications' bytes (:mod:`culvert_py.adopted_rows`): the
+key in ``row_key_codec`` or as delimited text, each non-key column in its cell and codec, no
+cell for key columns; version cell ``family:_culvert`` (the same struct, then room for more).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from typing import NamedTuple
 
 import mmh3
 
+import culvert_py.adopted_rows as adopted_rows
+from culvert_py.adopted import ADOPTED_VERSION_QUALIFIER
 from culvert_py.encoding import (
     cell_decoder,
     decode_tuple,
@@ -82,13 +88,22 @@ def store_tables(table: TableDef) -> list[TableSpec]:
     """The store tables of ``table``: its primary table, then one pre-split table per index.
 
     The one description of them, so ``apply_schema`` and ``culvert schema ddl`` (what an
-    admin runs on clusters without Thrift2) create the same tables.
+    admin runs on clusters without Thrift2) create the same tables. An adopted table's
+    primary table is the application's: it is never among them.
     """
-    specs = [TableSpec(table.hbase_table, [table.family], [], 1, PRIMARY_BLOCK_SIZE)]
+    specs = []
+    if not table.existing:
+        specs.append(TableSpec(table.hbase_table, [table.family], [], 1, PRIMARY_BLOCK_SIZE))
     for index in table.indexes.values():
         splits = IndexKeys(table, index).split_keys()
         specs.append(TableSpec(index.hbase_table, [INDEX_FAMILY], splits, 1, None))
     return specs
+
+
+def table_families(table: TableDef) -> list[str]:
+    """The column families the primary cells of ``table`` live in, sorted."""
+    cells = getattr(table, "cells", None) or {}
+    return sorted({table.family, *(c.split(":", 1)[0] for c in cells.values())})
 
 
 def primary_key(table: TableDef, row: Mapping[str, object]) -> bytes:
@@ -106,7 +121,10 @@ def primary_key(table: TableDef, row: Mapping[str, object]) -> bytes:
         if value is None:
             raise EncodingError(f"{table.name}: row key column {col!r} is missing or null")
         values.append(value)
-    key = encode_tuple(values, [table.columns[c] for c in table.row_key], columns=table.row_key)
+    if table.existing:
+        key = adopted_rows.encode_key(table, values)
+    else:
+        key = encode_tuple(values, [table.columns[c] for c in table.row_key], columns=table.row_key)
     if len(key) > MAX_KEY_BYTES:
         raise EncodingError(
             f"{table.name}: row key takes {len(key):,} bytes, more than HBase's "
@@ -171,18 +189,48 @@ def encode_key(table: TableDef, key: object) -> bytes:
 
 
 def decode_primary_key(table: TableDef, key: bytes) -> dict[str, object]:
-    """Decode primary row-key bytes back to ``{column: value}`` of the row-key columns."""
+    """Decode primary row-key bytes back to ``{column: value}`` of the row-key columns.
+
+    :raises EncodingError: for bytes that are no key of the table (an adopted table's
+        application may write any key), with the reason
+    """
+    if table.existing:
+        return dict(zip(table.row_key, adopted_rows.decode_key(table, key), strict=True))
     values, _ = decode_tuple(key, [table.columns[c] for c in table.row_key])
     return dict(zip(table.row_key, values, strict=True))
 
 
 def data_column(table: TableDef, column: str) -> bytes:
-    """The store column (``b"family:column"``) holding ``column`` in the primary table."""
+    """The store column (``b"family:column"``) holding ``column`` in the primary table.
+
+    :raises SchemaError: for a row-key column of an adopted table, which has no cell (it
+        lives in the row key; :func:`stored_columns` leaves such columns out)
+    """
+    if table.existing:
+        cell = table.cells.get(column)
+        if cell is None:
+            raise SchemaError(
+                f"{table.name}: column {column!r} has no cell"
+                + (" (it lives in the row key)" if column in table.row_key else "")
+            )
+        return cell.encode()
     return f"{table.family}:{column}".encode()
 
 
+def stored_columns(table: TableDef, columns: Sequence[str]) -> list[bytes]:
+    """The store columns holding ``columns``, in order: what to read for them.
+
+    An adopted table's row-key columns have none (:func:`decode_row` takes them from ``pk``).
+    """
+    if table.existing:
+        return [table.cells[c].encode() for c in columns if c in table.cells]
+    return [data_column(table, c) for c in columns]
+
+
 def version_column(table: TableDef) -> bytes:
-    """The store column of the primary row's version cell."""
+    """The store column of the primary row's version cell (``_culvert`` when adopted)."""
+    if table.existing:
+        return f"{table.family}:{ADOPTED_VERSION_QUALIFIER}".encode()
     return table.family.encode() + b":" + VERSION_QUALIFIER
 
 
@@ -211,26 +259,42 @@ def covered_row(
 LIVE = b"L"
 DELETED = b"D"
 _VERSION = struct.Struct(">Q8sc")
+#: Offset of the live/deleted flag in a version cell value (a tail may follow it).
+_FLAG = _VERSION.size - 1
 
 
-def new_version(ts: int, flag: bytes = LIVE) -> bytes:
-    """A version cell value: timestamp, 8 random bytes (unique per write), live/deleted flag.
+def new_version(ts: int, flag: bytes = LIVE, tail: bytes = b"") -> bytes:
+    """A version cell value: timestamp, 8 random bytes (unique per write), live/deleted flag,
+    then ``tail`` (what an adopted table's version cell carries after the flag).
 
     The random part lets a writer recognise its own write after an ambiguous failure.
     """
-    return _VERSION.pack(ts, os.urandom(8), flag)
+    return _VERSION.pack(ts, os.urandom(8), flag) + tail
 
 
 def is_deleted(version: bytes | None) -> bool:
     """Whether a version cell value marks a deleted row (a tombstone)."""
-    return version is not None and version[-1:] == DELETED
+    return version is not None and version[_FLAG : _FLAG + 1] == DELETED
 
 
-def decode_row(table: TableDef, cells: Mapping[bytes, bytes]) -> dict[str, object] | None:
+def decode_row(
+    table: TableDef,
+    cells: Mapping[bytes, bytes],
+    bad: list | None = None,
+    pk: bytes | None = None,
+) -> dict[str, object] | None:
     """Turn primary-table cells into a typed row dict; ``None`` for an absent or deleted row.
 
     Cells may be plain values or ``(value, timestamp)`` pairs. A live row read with a column
     subset may come back as an empty dict (it exists; the columns read are all NULL).
+
+    On an adopted table a cell that does not decode reads as NULL (with ``bad`` a list,
+    ``(column, raw bytes, reason)`` is appended); undeclared cells are ignored; a row with
+    neither a declared cell nor a version cell is ``None``, one without a version cell live.
+
+    :param bad: where to report an adopted row's undecodable cells (and key)
+    :param pk: the row key: an adopted row's key columns come from it (a native row's are cells)
+    :raises EncodingError: for a native cell that does not decode
     """
     if not cells:
         return None
@@ -239,6 +303,8 @@ def decode_row(table: TableDef, cells: Mapping[bytes, bytes]) -> dict[str, objec
         version = version[0]
     if is_deleted(version):
         return None
+    if table.existing:
+        return adopted_rows.decode_cells(table, cells, version is not None, bad, pk)
     decoders = _row_decoders(table.name, table.family, tuple(table.columns.items()))
     row: dict[str, object] = {}
     for column, raw in cells.items():
@@ -269,7 +335,15 @@ def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:
             raise SchemaError(
                 f"{table.name}: unknown column {name!r} (known: {', '.join(table.columns)})"
             )
-        if value is None:
+        if table.existing:
+            cell = table.cells.get(name)
+            if cell is None:
+                continue  # a row-key column: it is the row key, not a cell
+            if value is None:
+                deletes.append(cell.encode())
+            else:
+                puts[cell.encode()] = adopted_rows.encode_cell(table, name, value)
+        elif value is None:
             deletes.append(data_column(table, name))
         else:
             puts[data_column(table, name)] = encode_value(value, typ, column=f"{table.name}.{name}")
@@ -398,3 +472,48 @@ def _unprefixed(exc: EncodingError, table: TableDef) -> str:
     text = str(exc)
     prefix = f"{table.name}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+# -- the shadow of an adopted row ----------------------------------------------------------
+
+#: Bytes of the version struct at the head of a version cell; an adopted row's shadow follows.
+VERSION_BYTES = 17
+
+
+def shadow_of(table: TableDef, row: Mapping[str, object] | None) -> bytes:
+    """The shadow of an adopted row: its declared columns as culvert_py indexed them.
+
+    Kept after the version struct in the row's version cell, so that the entries of values
+    another application has since overwritten can still be found (and removed). Each column
+    is ``(name, type, value)`` in the order-preserving encoding, so a shadow stays readable
+    after the schema gains or loses columns.
+    """
+    if not row:
+        return b""
+    names = sorted(c for c in table.columns if c not in table.row_key and row.get(c) is not None)
+    values: list[object] = []
+    types: list[str] = []
+    for name in names:
+        typ = table.columns[name]
+        values += [name, typ, row[name]]
+        types += ["str", "str", typ]
+    return encode_tuple(values, types)
+
+
+def decode_shadow(table: TableDef, version: bytes | None) -> dict[str, object] | None:
+    """The row an adopted row's version cell remembers (``None``: no version cell).
+
+    Columns the schema no longer declares, or now declares with another type, are left out.
+    """
+    if version is None:
+        return None
+    data = version[VERSION_BYTES:]
+    row: dict[str, object] = {}
+    offset = 0
+    while offset < len(data):
+        name, offset = decode_value(data, "str", offset)
+        typ, offset = decode_value(data, "str", offset)
+        value, offset = decode_value(data, typ, offset)
+        if table.columns.get(name) == typ:
+            row[name] = value
+    return row

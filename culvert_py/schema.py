@@ -17,6 +17,20 @@ A schema file is TOML (see ``schemas/culvert-schema.json`` for the format and
     columns = ["age"]
     include = ["name"]
 
+An *adopted* table (``existing = true``, see ``docs/adopted-tables.md``) is one other
+applications own: it declares where each column lives (``cell``) and how it is encoded
+(``codec``, one of :data:`culvert_py.codecs.CODECS`), and how its row keys are written::
+
+    [tables.users]
+    existing = true
+    family = "info"
+    row_key = ["user_id"]
+    row_key_codec = "utf8"
+
+    [tables.users.columns]
+    user_id = "str"
+    age = { type = "int", cell = "info:age", codec = "int32" }
+
 Every validation error names the file and the dotted path of the offending key, e.g.
 ``people.toml: people.indexes.by_age.columns: unknown column 'agee' (known: age, id)``.
 """
@@ -31,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from culvert_py.adopted import ADOPTED_KEYS, FAMILY, adopted_fields
 from culvert_py.encoding import COLUMN_TYPES
 from culvert_py.errors import QueryError, SchemaError
 from culvert_py.predicate import Expr, normalize, parse
@@ -41,6 +56,7 @@ MAX_SALT_BUCKETS = 256  # the salt is one byte
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TABLE_KEYS = {"family", "row_key", "salt_buckets", "columns", "indexes"}
+_COLUMN_KEYS = {"type", "cell", "codec"}
 _INDEX_KEYS = {"kind", "columns", "include", "where", "salt", "buckets", "descending"}
 
 
@@ -95,7 +111,19 @@ class IndexDef:
 
 @dataclass(frozen=True)
 class TableDef:
-    """One primary table: its typed columns, row key and indexes."""
+    """One primary table: its typed columns, row key and indexes.
+
+    The fields after ``indexes`` describe an adopted table (``existing``) and keep their
+    defaults on a native one, whose bytes :mod:`culvert_py.layout` alone decides.
+
+    :ivar existing: an adopted table: an HBase table other applications write
+    :ivar hbase_name: the adopted table's HBase name (``namespace:table``) when not ``name``
+    :ivar row_key_codec: how an adopted single-column row key is written (one of
+        :data:`~culvert_py.codecs.ROW_KEY_CODECS`; ``utf8`` for a composite key)
+    :ivar row_key_delimiter: what separates the text parts of an adopted composite key
+    :ivar cells: ``{column: "family:qualifier"}`` of an adopted table's non-key columns
+    :ivar codecs: ``{column: codec name}`` of an adopted table's non-key columns
+    """
 
     name: str
     family: str
@@ -103,11 +131,17 @@ class TableDef:
     columns: Mapping[str, str]
     salt_buckets: int = 8
     indexes: Mapping[str, IndexDef] = field(default_factory=dict)
+    existing: bool = False
+    hbase_name: str | None = None
+    row_key_codec: str | None = None
+    row_key_delimiter: str | None = None
+    cells: Mapping[str, str] = field(default_factory=dict)
+    codecs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def hbase_table(self) -> str:
         """Name of the store table holding the primary rows."""
-        return self.name
+        return self.hbase_name or self.name
 
     def column_type(self, column: str) -> str:
         """The type of ``column``.
@@ -176,21 +210,30 @@ def parse_schema(data: Mapping[str, Any], source: str = "<schema>") -> Schema:
 
 def schema_to_dict(schema: Schema) -> dict[str, Any]:
     """The plain-dict form of ``schema`` that :func:`parse_schema` reads back."""
-    return {
-        "tables": {
-            t.name: {
-                "family": t.family,
-                "row_key": list(t.row_key),
-                "salt_buckets": t.salt_buckets,
-                "columns": dict(t.columns),
-                "indexes": {
-                    i.name: {k: v for k, v in i.layout().items() if v not in (None, [])}
-                    for i in t.indexes.values()
-                },
-            }
-            for t in schema.tables.values()
-        }
+    return {"tables": {t.name: _table_to_dict(t) for t in schema.tables.values()}}
+
+
+def _table_to_dict(t: TableDef) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if t.existing:
+        spec["existing"] = True
+        if t.hbase_name is not None:
+            spec["hbase_table"] = t.hbase_name
+        spec["row_key_codec"] = t.row_key_codec
+        if t.row_key_delimiter is not None:
+            spec["row_key_delimiter"] = t.row_key_delimiter
+    spec["family"] = t.family
+    spec["row_key"] = list(t.row_key)
+    spec["salt_buckets"] = t.salt_buckets
+    spec["columns"] = {
+        c: {"type": typ, "cell": t.cells[c], "codec": t.codecs[c]} if c in t.cells else typ
+        for c, typ in t.columns.items()
     }
+    spec["indexes"] = {
+        i.name: {k: v for k, v in i.layout().items() if v not in (None, [])}
+        for i in t.indexes.values()
+    }
+    return spec
 
 
 def schema_to_json(schema: Schema) -> str:
@@ -220,10 +263,10 @@ def plan_changes(applied: Schema | None, new: Schema) -> dict[str, list]:
         if old is None:
             changes["new_tables"].append(table)
             continue
-        for attr in ("family", "row_key", "salt_buckets"):
+        for attr, key in _FIXED_ATTRS:
             if getattr(old, attr) != getattr(table, attr):
                 raise SchemaError(
-                    f"{name}.{attr}: cannot change {getattr(old, attr)!r} to "
+                    f"{name}.{key}: cannot change {getattr(old, attr)!r} to "
                     f"{getattr(table, attr)!r} on an applied table (stored keys depend on it)"
                 )
         for col, typ in old.columns.items():
@@ -234,6 +277,15 @@ def plan_changes(applied: Schema | None, new: Schema) -> dict[str, list]:
                     f"{name}.columns.{col}: cannot change type {typ!r} to "
                     f"{table.columns[col]!r} on an applied table (stored values would be misread)"
                 )
+            for key, was, now in (
+                ("cell", old.cells.get(col), table.cells.get(col)),
+                ("codec", old.codecs.get(col), table.codecs.get(col)),
+            ):
+                if was != now:
+                    raise SchemaError(
+                        f"{name}.columns.{col}.{key}: cannot change {was!r} to {now!r} on an "
+                        "applied table (stored values would be misread)"
+                    )
         changes["new_columns"] += [(name, c) for c in table.columns if c not in old.columns]
         for iname, index in table.indexes.items():
             before = old.indexes.get(iname)
@@ -251,6 +303,18 @@ def plan_changes(applied: Schema | None, new: Schema) -> dict[str, list]:
                     f"`culvert index drop {name} {iname}` instead"
                 )
     return changes
+
+
+#: Table attributes an applied table keeps, by the schema-file key that sets them.
+_FIXED_ATTRS = (
+    ("family", "family"),
+    ("row_key", "row_key"),
+    ("salt_buckets", "salt_buckets"),
+    ("existing", "existing"),
+    ("hbase_name", "hbase_table"),
+    ("row_key_codec", "row_key_codec"),
+    ("row_key_delimiter", "row_key_delimiter"),
+)
 
 
 def merge_schemas(applied: Schema | None, new: Schema) -> Schema:
@@ -272,35 +336,73 @@ def _parse(data: Mapping[str, Any]) -> Schema:
     tables = data.get("tables")
     if not isinstance(tables, Mapping) or not tables:
         raise SchemaError("tables: at least one [tables.NAME] section is required")
-    return Schema({name: _parse_table(name, spec) for name, spec in tables.items()})
+    parsed = {name: _parse_table(name, spec) for name, spec in tables.items()}
+    owners: dict[str, str] = {}
+    for table in parsed.values():
+        other = owners.setdefault(table.hbase_table, table.name)
+        if other != table.name:
+            raise SchemaError(
+                f"{table.name}.hbase_table: HBase table {table.hbase_table!r} is already "
+                f"table {other!r}"
+            )
+    return Schema(parsed)
 
 
 def _parse_table(name: str, spec: Any) -> TableDef:
     _check_name(name, f"tables.{name}")
     if not isinstance(spec, Mapping):
         raise SchemaError(f"{name}: expected a table, got {type(spec).__name__}")
-    _unknown_keys(spec, _TABLE_KEYS, name)
+    _unknown_keys(spec, _TABLE_KEYS | ADOPTED_KEYS, name)
+    existing = spec.get("existing", False)
+    if not isinstance(existing, bool):
+        raise SchemaError(f"{name}.existing: expected true or false, got {existing!r}")
+    if not existing:
+        for key in sorted(ADOPTED_KEYS & set(spec)):
+            if key != "existing":
+                raise SchemaError(
+                    f"{name}.{key}: only an adopted table (existing = true) takes {key}; "
+                    "a native table's name, keys and cells are culvert_py's own"
+                )
     family = spec.get("family", "d")
-    if not isinstance(family, str) or not _NAME.match(family):
+    if not isinstance(family, str) or not (FAMILY if existing else _NAME).match(family):
         raise SchemaError(f"{name}.family: expected a name like 'd', got {family!r}")
-    columns = spec.get("columns")
-    if not isinstance(columns, Mapping) or not columns:
+    columns_spec = spec.get("columns")
+    if not isinstance(columns_spec, Mapping) or not columns_spec:
         raise SchemaError(f"{name}.columns: at least one column is required")
-    for col, typ in columns.items():
-        _check_name(col, f"{name}.columns.{col}")
-        if typ not in COLUMN_TYPES:
-            raise SchemaError(
-                f"{name}.columns.{col}: unknown type {typ!r} "
-                f"(known: {', '.join(sorted(COLUMN_TYPES))})"
-            )
+    columns = {col: _column_type(name, col, c) for col, c in columns_spec.items()}
     row_key = _column_list(spec.get("row_key"), columns, f"{name}.row_key", required=True)
     buckets = _buckets(spec.get("salt_buckets", 8), f"{name}.salt_buckets")
     indexes_spec = spec.get("indexes", {})
     if not isinstance(indexes_spec, Mapping):
         raise SchemaError(f"{name}.indexes: expected a table of indexes")
-    table = TableDef(name, family, row_key, dict(columns), buckets, {})
+    adopted: dict[str, Any] = {}
+    if existing:
+        adopted = adopted_fields(name, spec, family, row_key, columns, columns_spec)
+    else:
+        for col, c in columns_spec.items():
+            for key in sorted({"cell", "codec"} & set(c if isinstance(c, Mapping) else ())):
+                raise SchemaError(
+                    f"{name}.columns.{col}.{key}: only an adopted table (existing = true) "
+                    f"declares a column's {key}"
+                )
+    table = TableDef(name, family, row_key, columns, buckets, {}, **adopted)
     indexes = {iname: _parse_index(table, iname, ispec) for iname, ispec in indexes_spec.items()}
-    return TableDef(name, family, row_key, dict(columns), buckets, indexes)
+    return TableDef(name, family, row_key, columns, buckets, indexes, **adopted)
+
+
+def _column_type(table: str, col: str, spec: Any) -> str:
+    path = f"{table}.columns.{col}"
+    _check_name(col, path)
+    typ = spec
+    if isinstance(spec, Mapping):
+        _unknown_keys(spec, _COLUMN_KEYS, path)
+        typ = spec.get("type")
+        path += ".type"
+    if typ not in COLUMN_TYPES:
+        raise SchemaError(
+            f"{path}: unknown type {typ!r} (known: {', '.join(sorted(COLUMN_TYPES))})"
+        )
+    return typ
 
 
 def _parse_index(table: TableDef, name: str, spec: Any) -> IndexDef:

@@ -420,7 +420,7 @@ class IndexedTable:
             cols = [data_column(self.definition, c) for c in columns]
             cols.append(version_column(self.definition))
         found = self._primary.get_many(pks, columns=cols)
-        return [decode_row(self.definition, found.get(pk, {})) for pk in pks]
+        return [decode_row(self.definition, found.get(pk, {}), pk=pk) for pk in pks]
 
     def scan_rows(self, batch_size: int = 1000) -> Iterator[dict]:
         """Every live row of the primary table, in row-key order (a full scan).
@@ -428,8 +428,8 @@ class IndexedTable:
         :raises ArgumentError: for ``batch_size`` below 1 (when iteration starts)
         """
         check_count(self.name, "batch_size", batch_size, 1)
-        for _, cells in self._primary.scan(batch_size=batch_size):
-            row = decode_row(self.definition, cells)
+        for pk, cells in self._primary.scan(batch_size=batch_size):
+            row = decode_row(self.definition, cells, pk=pk)
             if row is not None:
                 yield row
 

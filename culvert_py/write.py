@@ -57,13 +57,18 @@ from culvert_py.layout import (
     STATE_COLUMN,
     UNVERIFIED,
     VERIFIED,
+    VERSION_BYTES,
     IndexKeys,
     data_column,
+    decode_primary_key,
     decode_row,
+    decode_shadow,
     encode_row,
     entries_of,
     is_deleted,
     new_version,
+    shadow_of,
+    table_families,
     version_column,
 )
 from culvert_py.predicate import columns_of
@@ -83,6 +88,10 @@ class _Change:
     old: dict | None = None  # the row's indexed columns before (None: absent)
     version: bytes | None = None  # its version cell before
     encoded: tuple[dict, list] = ({}, [])  # encode_row(values): checked before any write
+    current: dict | None = None  # the row as it is now (None: absent)
+    new: dict | None = None  # the row after this change (None: deleted)
+    entries_changed: bool = False  # whether any index entry of the row moves
+    entry_writes: int = 0  # entries written or removed for it
 
 
 class IndexWriter:
@@ -113,6 +122,10 @@ class IndexWriter:
         self.index_tables = {i.name: store.table(i.hbase_table) for i in self.indexes}
         self.vcol = version_column(table)
         needed = set()
+        if table.existing:
+            # Another application's row need not hold any indexed cell: read every declared
+            # one, so a row is seen (and indexed with its NULLs) whatever it holds.
+            needed = {c for c in table.columns if c not in table.row_key}
         for index in self.indexes:
             needed |= set(index.columns) | set(index.include)
             if index.predicate is not None:
@@ -120,6 +133,10 @@ class IndexWriter:
         self.read_columns = [data_column(table, c) for c in sorted(needed)] + [self.vcol]
         self._last_ts = 0
         self._ts_lock = threading.Lock()
+        #: Totals over this writer's life: index entries written or removed, and rows
+        #: whose primary row was written (a sync reports them).
+        self.entries_written = 0
+        self.rows_written = 0
         #: Called with "read", "unverified", "primary", "verified" after each step; tests
         #: use it to inject crashes at every step boundary, tracing to time the steps.
         self.on_step: Callable[[str], None] | None = None
@@ -144,6 +161,8 @@ class IndexWriter:
             for pk, values in changes.items()
         ]
         existed = 0
+        if bulk and self.table.existing:
+            bulk = False  # another application's rows may exist under any key: read them all
         if bulk and pending:
             fresh, pending, floor = self._split_existing(pending)
             existed = len(pending)
@@ -199,7 +218,8 @@ class IndexWriter:
                 newest = max([newest, *(ts for _, ts in cells.values())])
                 version = cells.get(self.vcol)
                 change.version = version[0] if version else None
-                change.old = decode_row(self.table, cells)
+                change.current = decode_row(self.table, cells, pk=change.pk)
+                change.old = self._indexed_row(change)
         self._step("read")
         with self._ts_lock:  # batches of one writer may run concurrently (put_many pipeline)
             ts = max(now_ms(), newest + 1, self._last_ts + 1)
@@ -225,19 +245,33 @@ class IndexWriter:
             (lambda n=name, m=muts: self.index_tables[n].mutate_many(m, ts)) for name, muts in final
         )
         self._step("verified")
+        with self._ts_lock:
+            self.entries_written += sum(c.entry_writes for c in won)
+            self.rows_written += sum(1 for c in won if not self._settled(c))
         won_ids = {id(c) for c in won}
         lost = [c for c in batch if id(c) not in won_ids]
         if lost:
             log.debug("%s: %d row(s) lost a version race; retrying", self.table.name, len(lost))
         return lost
 
+    def _indexed_row(self, change: _Change) -> dict | None:
+        """The row as the indexes hold it: the row itself on a native table; on an adopted
+        one, its shadow (other applications may have changed the row since)."""
+        if not self.table.existing:
+            return change.current
+        shadow = decode_shadow(self.table, change.version)
+        if shadow is None:
+            return None  # culvert_py never indexed this row: it owns no entries
+        return {**decode_primary_key(self.table, change.pk), **shadow}
+
     def _plan_entries(self, change: _Change, unverified: dict, verified: dict) -> None:
         old_row = change.old
         if change.values is None:
             new_row = None
         else:
-            new_row = dict(old_row or {})
+            new_row = dict(change.current if change.current is not None else old_row or {})
             new_row.update(change.values)
+        change.new = new_row
         for index in self.indexes:
             keys = self.keys[index.name]
             before = entries_of(self.table, index, old_row, change.pk, keys)
@@ -256,6 +290,8 @@ class IndexWriter:
             unverified[index.name] += step2
             if step4:
                 verified[index.name][change.pk] = step4
+                change.entries_changed = True
+                change.entry_writes += len(step4)
 
     def _index_writes(self, per_index: dict[str, list[RowMutation]], ts: int):
         for name, muts in per_index.items():
@@ -263,41 +299,72 @@ class IndexWriter:
                 yield lambda n=name, m=muts: self.index_tables[n].mutate_many(m, ts)
 
     def _write_primary(self, batch: list[_Change], ts: int, bulk: bool) -> list[_Change]:
-        mutations = {}
-        for change in batch:
-            if change.values is None:
-                deletes = [data_column(self.table, c) for c in self.table.columns]
-                mutations[change.pk] = RowMutation(
-                    change.pk, {self.vcol: new_version(ts, DELETED)}, deletes
-                )
-            else:
-                puts, deletes = change.encoded
-                puts = {**puts, self.vcol: new_version(ts)}
-                mutations[change.pk] = RowMutation(change.pk, puts, deletes)
+        # A sync touches rows with no change of their own: one whose entries and shadow
+        # already agree with it needs no write at all (so a sync settles instead of
+        # rewriting the rows it touched last time).
+        idle = [c for c in batch if self._settled(c)]
+        if idle:
+            settled = {id(c) for c in idle}
+            busy = [c for c in batch if id(c) not in settled]
+            return idle + (self._write_primary(busy, ts, bulk) if busy else [])
+        mutations = {c.pk: self._primary_mutation(c, ts) for c in batch}
         if bulk or not self.conditional:
             self.primary.mutate_many(mutations.values(), ts)
             return batch
 
         def conditional_write(change: _Change) -> bool:
             mutation = mutations[change.pk]
-            if change.version is None:
-                # No version cell: the row was never written through culvert_py, so there is
-                # nothing to delete, and the store's absent-cell condition takes puts only.
-                mutation = RowMutation(mutation.row, mutation.puts)
-            return self.primary.check_and_mutate(change.pk, self.vcol, change.version, mutation, ts)
+            expected = change.version
+            if expected is None and mutation.deletes:
+                # A row culvert_py never wrote has no version cell, and the store's
+                # absent-cell condition takes puts only (HBase 2.6 Thrift2): claim the row
+                # with a version cell first, then write conditioned on that.
+                claim = new_version(ts)
+                claimed = self.primary.check_and_mutate(
+                    change.pk, self.vcol, None, RowMutation(change.pk, {self.vcol: claim}), ts
+                )
+                if not claimed:
+                    return False
+                expected = claim
+            return self.primary.check_and_mutate(change.pk, self.vcol, expected, mutation, ts)
 
         results = list(self.executor.map(conditional_write, batch))
         lost = [c.pk for c, ok in zip(batch, results, strict=True) if not ok]
         if lost:
             # A retried RPC whose first try did apply reports "condition failed": the
             # version cell then holds exactly what we wrote (the random part is ours), and
-            # the write won after all.
+            # the write won after all; a whole-row delete won when no version is left.
             now = self.primary.get_many(lost, columns=[self.vcol])
             for i, change in enumerate(batch):
                 if not results[i]:
-                    written = mutations[change.pk].puts[self.vcol]
+                    written = mutations[change.pk].puts.get(self.vcol)
                     results[i] = now.get(change.pk, {}).get(self.vcol) == written
         return [c for c, ok in zip(batch, results, strict=True) if ok]
+
+    def _settled(self, change: _Change) -> bool:
+        return (
+            change.values == {}
+            and self.table.existing
+            and not change.entries_changed
+            and change.version is not None
+            and change.version[VERSION_BYTES:] == shadow_of(self.table, change.new)
+        )
+
+    def _primary_mutation(self, change: _Change, ts: int) -> RowMutation:
+        table = self.table
+        if change.values is None:
+            if table.existing:
+                # The application must not see a ghost row: an adopted row goes entirely,
+                # version cell included (its families as the schema names them).
+                families = [f.encode() + b":" for f in table_families(table)]
+                return RowMutation(change.pk, {}, families)
+            deletes = [data_column(table, c) for c in table.columns]
+            return RowMutation(change.pk, {self.vcol: new_version(ts, DELETED)}, deletes)
+        puts, deletes = change.encoded
+        version = new_version(ts)
+        if table.existing:
+            version += shadow_of(table, change.new)
+        return RowMutation(change.pk, {**puts, self.vcol: version}, deletes)
 
     def _parallel(self, calls) -> None:
         futures = [self.executor.submit(call) for call in calls]

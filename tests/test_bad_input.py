@@ -22,6 +22,7 @@ from collections.abc import Callable
 import pytest
 from click.testing import CliRunner
 
+from culvert_cli import index as index_cli
 from culvert_cli import main as cli
 from culvert_py import ops as build
 from culvert_py.client import Client, connect
@@ -647,7 +648,7 @@ def test_destructive_index_commands_ask_on_a_terminal_and_need_yes_elsewhere(
     with open_store(url) as store:
         before = snapshot(store)
     assert_one_error_line(run_cli(url, ["index", "drop", "people"]), "pass --yes")
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(index_cli, "_interactive", lambda: True)
     declined = run_cli(url, ["index", "drop", "people", "by_age"], input="n\n")
     prompt, error = declined.stderr.splitlines()
     assert prompt.startswith("drop index people.by_age? [y/N]")
@@ -657,7 +658,7 @@ def test_destructive_index_commands_ask_on_a_terminal_and_need_yes_elsewhere(
         assert snapshot(store) == before
     accepted = run_cli(url, ["index", "drop", "people", "by_age"], input="y\n")
     assert accepted.exit_code == 0 and "dropped people.by_age" in accepted.stdout
-    monkeypatch.setattr(cli, "_interactive", lambda: False)
+    monkeypatch.setattr(index_cli, "_interactive", lambda: False)
     forced = run_cli(url, ["index", "drop", "people", "by_city", "--yes"])
     assert forced.exit_code == 0 and "dropped people.by_city" in forced.stdout
     with connect(url) as db:

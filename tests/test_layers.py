@@ -20,10 +20,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.errors", "culvert_py.clock"),
     ("culvert_py.arguments",),
     ("culvert_py.values",),  # the encoding floor's ground: what encoding checks values with
-    ("culvert_py.encoding", "culvert_py.text"),
+    ("culvert_py.encoding", "culvert_py.codecs", "culvert_py.text"),
     ("culvert_py.store",),
     ("culvert_py.predicate",),
+    ("culvert_py.adopted",),  # what an adopted table declares, checked for the schema
     ("culvert_py.schema",),
+    ("culvert_py.adopted_rows",),  # the bytes of adopted rows, for layout
     ("culvert_py.layout", "culvert_py.meta"),
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),
     ("culvert_py.table",),

@@ -336,3 +336,12 @@ def test_check_and_mutate_serialises_writers_on_separate_connections(store, make
             t.join()
     assert errors == []
     assert table.get_many([b"counter"])[b"counter"][b"f:n"] == b"%d" % (2 * per_writer)
+
+
+def test_families_lists_what_the_table_was_created_with(store, make_table):
+    table = make_table(families=("b", "a"))
+    assert store.families(table.name) == ["a", "b"]
+    from culvert_py.errors import StoreError
+
+    with pytest.raises(StoreError, match="does not exist"):
+        store.families(f"{table.name}_missing")

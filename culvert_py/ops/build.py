@@ -78,6 +78,7 @@ def build_index(
     grace_seconds: float = 5.0,
     progress: Progress | None = None,
     batch_size: int = 1000,
+    rejects: str | None = None,
 ) -> BuildReport:
     """Fill a ``BUILDING`` index from its primary table, then make it ``ACTIVE``.
 
@@ -98,6 +99,8 @@ def build_index(
         shard, including earlier runs when resuming; estimated total, or ``None``); an
         exception it raises stops the build, which ``resume=True`` then continues
     :param batch_size: rows per scan batch, index write and checkpoint
+    :param rejects: where to write a sample of the adopted table's cells that did not
+        decode under their codec (JSON Lines: row key, column, raw bytes as hex, reason)
     :return: a :class:`~culvert_py.ops.BuildReport`
     :raises ArgumentError: a malformed argument (``workers=0``, ``shard=(2, 2)``, more than
         :data:`~culvert_py.ops.MAX_SHARDS` shards, a negative ``grace_seconds``), before
@@ -133,6 +136,9 @@ def build_index(
         rows, entries = builder.run(pool, resume, progress)
         state_after = builder.finish()
     report = BuildReport(rows, entries, time.monotonic() - started, shard, state_after, stale)
+    report.bad_cells = dict(target.bad_cells.counts)
+    if rejects is not None:
+        target.bad_cells.write(rejects)
     log.info("%s: %s", target.path, report.summary())
     return report
 
@@ -148,6 +154,7 @@ def rebuild_index(
     grace_seconds: float = 5.0,
     progress: Progress | None = None,
     batch_size: int = 1000,
+    rejects: str | None = None,
 ) -> BuildReport:
     """Empty an index and build it again: ``DISABLED``, recreate its table, build.
 
@@ -179,6 +186,7 @@ def rebuild_index(
         grace_seconds=grace_seconds,
         progress=progress,
         batch_size=batch_size,
+        rejects=rejects,
     )
     if resume and state == BUILDING and meta.load_doc(PLAN_DOC, name) is not None:
         return build_index(client, table, index, resume=True, **same)  # type: ignore[arg-type]

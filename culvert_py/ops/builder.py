@@ -28,10 +28,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-from culvert_py.layout import VERIFIED
+from culvert_py.layout import VERIFIED, new_version, shadow_of
 from culvert_py.meta import ACTIVE, BUILDING
 from culvert_py.ops.common import Progress, Task, _entry_mutation, _Index, _run_tasks, _state
 from culvert_py.ops.plan import RANGE_DOC, _Checkpoint, _discard_plan, _load_plan, _Plan
+from culvert_py.ops.sync import record_build_mark
 from culvert_py.store.base import RowMutation, chunks
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,12 @@ class _Builder:
             for batch in chunks(scanner, self.batch_size):
                 if stop.is_set():
                     return
-                by_ts = self._mutations(batch)
+                by_ts, shadows = self._mutations(batch)
                 for ts, group in by_ts.items():
                     target.entries_table.mutate_many(group, ts)
+                # After the entries: a shadow never claims entries that are not there.
+                for ts, group in shadows.items():
+                    target.primary.mutate_many(group, ts)
                 written = sum(len(group) for group in by_ts.values())
                 checkpoint.after = batch[-1][0]
                 checkpoint.rows += len(batch)
@@ -125,17 +129,28 @@ class _Builder:
         checkpoint.done = True
         self._save(checkpoint)
 
-    def _mutations(self, batch: list[tuple[bytes, dict]]) -> dict[int, list[RowMutation]]:
-        """The verified entries of a batch of rows, by the timestamp to write them at
-        (see the module docstring)."""
+    def _mutations(self, batch: list[tuple[bytes, dict]]) -> tuple[dict, dict]:
+        """The verified entries of a batch of rows, by the timestamp to write them at (see
+        the module docstring); and, on an adopted table, the version cells (with their
+        shadow) of the rows that have none yet, by timestamp.
+
+        A version cell goes at the row's own newest timestamp: a writer that changed the row
+        since wrote its own above it, and the newest one is what every reader sees.
+        """
+        target = self.target
+        adopted = target.definition.existing
         recent: dict[int, list[RowMutation]] = {}
+        shadows: dict[int, list[RowMutation]] = {}
         old: list[RowMutation] = []
         lowest: int | None = None
         for pk, cells in batch:
-            row, ts, _ = self.target.row_state(pk, cells)
+            row, ts, _ = target.row_state(pk, cells)
             if row is None or ts is None:
                 continue  # a tombstone: the row is deleted
-            entries = self.target.entries(row, pk)
+            if adopted and target.vcol not in cells:
+                version = new_version(ts) + shadow_of(target.definition, row)
+                shadows.setdefault(ts, []).append(RowMutation(pk, {target.vcol: version}))
+            entries = target.entries(row, pk)
             mutations = [_entry_mutation(k, c, VERIFIED) for k, c in entries.items()]
             if not mutations:
                 continue
@@ -146,7 +161,7 @@ class _Builder:
                 old += mutations
         if lowest is not None:
             recent.setdefault(lowest, []).extend(old)
-        return recent
+        return recent, shadows
 
     def _save(self, checkpoint: _Checkpoint) -> None:
         checkpoint.ts = self.target.meta.save_doc(
@@ -168,6 +183,8 @@ class _Builder:
             log.warning("%s: the build plan changed while building; not activating", target.path)
             return state
         if state == BUILDING:
+            if target.definition.existing:
+                record_build_mark(meta, target.definition.name, self.plan.since)
             meta.set_state(target.index.table, target.index.name, ACTIVE)
             state = ACTIVE
         _discard_plan(meta, target.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import queue
@@ -43,6 +44,38 @@ RANGES_PER_WORKER = 4
 MAX_SHARDS = 4096
 
 
+class BadCells:
+    """Cells of an adopted table that did not decode under their codec: counts per column
+    and a bounded sample, shared by the threads of one operation.
+
+    :param sample_size: how many ``(row, column, raw, reason)`` samples to keep
+    """
+
+    def __init__(self, sample_size: int = 1000) -> None:
+        self.counts: dict[str, int] = {}
+        self.sample: list[dict] = []
+        self._size = sample_size
+        self._lock = threading.Lock()
+
+    def add(self, pk: bytes, bad: list[tuple[str, bytes, str]]) -> None:
+        """Count the undecodable cells ``bad`` of the row ``pk``."""
+        with self._lock:
+            for column, raw, reason in bad:
+                self.counts[column] = self.counts.get(column, 0) + 1
+                if len(self.sample) < self._size:
+                    self.sample.append(
+                        {"row": pk.hex(), "column": column, "raw": raw.hex(), "reason": reason}
+                    )
+
+    def write(self, path: str) -> None:
+        """Write the sample as JSON Lines to ``path`` (nothing when there is nothing)."""
+        if not self.sample:
+            return
+        with open(path, "w", encoding="utf-8") as out:
+            for item in self.sample:
+                out.write(json.dumps(item) + "\n")
+
+
 class _Index:
     """One index with everything the operations need: definitions, tables, entry function."""
 
@@ -63,6 +96,7 @@ class _Index:
         self.vcol = version_column(self.definition)
         self.primary: Table = store.table(self.definition.hbase_table)
         self.entries_table: Table = store.table(self.index.hbase_table)
+        self.bad_cells = BadCells()
 
     def entries(self, row: dict | None, pk: bytes) -> dict[bytes, dict]:
         """``{entry key: {covered column: value or None}}`` of ``row``: exactly what the
@@ -75,12 +109,18 @@ class _Index:
         The version timestamp is the ``_v`` cell's; without one, the newest timestamp among
         the columns a writer reads (its next write goes above exactly those).
 
-        :raises EncodingError: for cells that do not decode, naming the row
+        A cell of an adopted table that does not decode under its codec reads as NULL and
+        is counted in :attr:`bad_cells` (with a sample for the rejects file).
+
+        :raises EncodingError: for cells of a native table that do not decode, naming the row
         """
+        bad: list | None = [] if self.definition.existing else None
         try:
-            row = decode_row(self.definition, cells)
+            row = decode_row(self.definition, cells, bad=bad, pk=pk)
         except EncodingError as exc:
             raise EncodingError(f"{self.definition.name}: row {pk!r}: {exc}") from exc
+        if bad:
+            self.bad_cells.add(pk, bad)
         version = cells.get(self.vcol)
         if version is not None:
             return row, version[1], version[0]
@@ -100,7 +140,9 @@ class _Index:
         """The primary table's key ranges for ``wanted`` parallel scans (see
         :func:`~culvert_py.ops.ranges._key_ranges`)."""
         regions = self.store.regions(self.definition.hbase_table)
-        return _key_ranges(regions, self.primary, self.vcol, wanted, sample)
+        # Rows of an adopted table need not carry a version cell: probe whole rows there.
+        probe = None if self.definition.existing else self.vcol
+        return _key_ranges(regions, self.primary, probe, wanted, sample)
 
     def estimates(self) -> tuple[int | None, int | None]:
         """``(primary rows, index entries)`` from stored statistics, when there are any."""

@@ -28,13 +28,14 @@ _WIDTH = 4
 
 
 def _key_ranges(
-    regions: Sequence[Region], table: Table, vcol: bytes, wanted: int, sample: int
+    regions: Sequence[Region], table: Table, vcol: bytes | None, wanted: int, sample: int
 ) -> list[tuple[bytes, bytes]]:
     """The table's regions, each split further when there are fewer than ``wanted``.
 
     :param regions: the table's regions, in key order (``store.regions(name)``)
     :param table: the table, probed by :func:`_split_region`
-    :param vcol: a column every row has (the version cell): probes read only it
+    :param vcol: a column every row has (the version cell): probes read only it; ``None``
+        when rows need not have one (an adopted table): probes then read whole rows
     :param wanted: how many ranges to aim at (at most :data:`MAX_RANGES`)
     :param sample: a region with fewer rows than this is left whole
     :return: ranges in key order that cover every region exactly
@@ -51,7 +52,7 @@ def _key_ranges(
 
 
 def _split_region(
-    table: Table, vcol: bytes, region: Region, pieces: int, sample: int
+    table: Table, vcol: bytes | None, region: Region, pieces: int, sample: int
 ) -> list[tuple[bytes, bytes]]:
     """Split a region into about ``pieces`` key ranges of similar key-space width.
 
@@ -68,7 +69,7 @@ def _split_region(
     return list(itertools.pairwise(bounds))
 
 
-def _last_key_prefix(table: Table, vcol: bytes, first: bytes, end: bytes) -> bytes:
+def _last_key_prefix(table: Table, vcol: bytes | None, first: bytes, end: bytes) -> bytes:
     """Leading bytes of the last key in ``[first, end)``, found byte by byte by bisection.
 
     Stops three bytes past the common prefix with ``first``: enough to cut the range into
@@ -101,9 +102,10 @@ def _last_key_prefix(table: Table, vcol: bytes, first: bytes, end: bytes) -> byt
     return found
 
 
-def _keys(table: Table, vcol: bytes, start: bytes | None, stop: bytes | None, limit: int):
+def _keys(table: Table, vcol: bytes | None, start: bytes | None, stop: bytes | None, limit: int):
     """The first ``limit`` keys of ``[start, stop)``, the scanner closed before returning."""
-    scanner = table.scan(start, stop, columns=[vcol], limit=limit, batch_size=min(limit, 1000))
+    columns = None if vcol is None else [vcol]
+    scanner = table.scan(start, stop, columns=columns, limit=limit, batch_size=min(limit, 1000))
     try:
         return [key for key, _ in scanner]
     finally:

@@ -15,6 +15,8 @@ class BuildReport:
     :ivar shard: ``(i, n)``, the share of the plan this run took
     :ivar state_after: the index state when the run ended
     :ivar stale_removed: changeover entries the sweep repaired (see :mod:`culvert_py.ops.build`)
+    :ivar bad_cells: cells of an adopted table that did not decode under their codec, per
+        column (they read as NULL; a sample went to the rejects file)
     """
 
     rows_scanned: int
@@ -23,6 +25,7 @@ class BuildReport:
     shard: tuple[int, int]
     state_after: str
     stale_removed: int = 0
+    bad_cells: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -36,7 +39,7 @@ class BuildReport:
         return (
             f"{self.rows_scanned:,} rows, {self.entries_written:,} entries in "
             f"{self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s), shard {i}/{n}"
-            f"{stale}; index {self.state_after}"
+            f"{stale}{_bad_text(self.bad_cells)}; index {self.state_after}"
         )
 
 
@@ -71,6 +74,7 @@ class VerifyReport:
     seconds: float = 0.0
     in_flight: int = 0
     unverified_orphan: int = 0
+    bad_cells: dict[str, int] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -93,7 +97,7 @@ class VerifyReport:
                 f"{self.wrong_covered:,} wrong covered",
             ]
             head = f"{', '.join(problems)}: {checked}"
-        lines = [head + (f" ({'; '.join(notes)})" if notes else "")]
+        lines = [head + (f" ({'; '.join(notes)})" if notes else "") + _bad_text(self.bad_cells)]
         for kind, keys in self.samples.items():
             lines += [f"  {kind}: {k}" for k in keys]
         return "\n".join(lines)
@@ -105,3 +109,10 @@ class VerifyReport:
             (self.unverified_orphan, "unverified orphans"),
             (self.in_flight, "in flight"),
         ]
+
+
+def _bad_text(bad_cells: dict[str, int]) -> str:
+    if not bad_cells:
+        return ""
+    parts = ", ".join(f"{column} {n:,}" for column, n in sorted(bad_cells.items()))
+    return f"; undecodable cells (read as NULL): {parts}"

@@ -79,6 +79,7 @@ def verify_index(
     progress: Progress | None = None,
     batch_size: int = 1000,
     settle_seconds: float = SETTLE_SECONDS,
+    rejects: str | None = None,
 ) -> VerifyReport:
     """Check an index against its primary table in both directions; optionally repair.
 
@@ -96,6 +97,8 @@ def verify_index(
     :param batch_size: rows or entries per scan batch and per batched read
     :param settle_seconds: age after which an entry its row does not own, not older than
         the row, is an orphan rather than a write in flight
+    :param rejects: where to write a sample of an adopted table's undecodable cells (as
+        :func:`~culvert_py.ops.build_index` does); they are counted in the report either way
     :return: a :class:`VerifyReport`
     :raises ArgumentError: a malformed argument (``workers=0``, ``sample=-1``, ...), before
         anything is read
@@ -125,6 +128,9 @@ def verify_index(
         _run_tasks(pool, tasks, progress, 0, total)
     report = checker.report
     report.seconds = time.monotonic() - started
+    report.bad_cells = dict(target.bad_cells.counts)
+    if rejects is not None:
+        target.bad_cells.write(rejects)
     log.info("%s: %s", target.path, report.summary().splitlines()[0])
     return report
 

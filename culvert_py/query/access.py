@@ -77,7 +77,11 @@ def range_access(
         KeyRange(start, stop, _buckets(keys, first), text) for start, stop, first in ranges
     ]
     check_disjoint(key_ranges, index)
-    covered = needed <= (set(keys.table.row_key) | set(index.columns) | set(index.include))
+    # An adopted table's entries are never trusted (other writers change its rows), so
+    # nothing there is covered: the plan pays, and explain shows, the fetch.
+    covered = not keys.table.existing and needed <= (
+        set(keys.table.row_key) | set(index.columns) | set(index.include)
+    )
     scan = IndexScan(index, key_ranges, covered, answers)
     scan.point_counts = point_counts
     scan.est_entries = estimate_entries(

@@ -180,7 +180,7 @@ class QueryExecutor:
         ]
         for scan in scans:  # region order is key order
             for pk, cells in scan:
-                row = decode_row(self.definition, cells)
+                row = decode_row(self.definition, cells, pk=pk)
                 if row is not None and matches(predicate, row):
                     yield ["f", pk.hex()], row
 
@@ -232,7 +232,14 @@ class QueryExecutor:
             values, pk = keys.decode(key)
             if keep is not None and pk not in keep:
                 continue
-            trusted = node.covered and not whole and cells.get(STATE_COLUMN) == VERIFIED
+            # On an adopted table other applications change rows behind the index: no entry
+            # is trusted, every one is checked against its row as it is now.
+            trusted = (
+                node.covered
+                and not whole
+                and not self.definition.existing
+                and cells.get(STATE_COLUMN) == VERIFIED
+            )
             decoded.append((number, key, cells, values, pk, trusted))
             if not trusted:
                 to_fetch.append(pk)
@@ -245,7 +252,7 @@ class QueryExecutor:
             if trusted:
                 row = covered_row(self.definition, node.index, values, pk, cells)
             else:
-                row = decode_row(self.definition, fetched.get(pk, {}))
+                row = decode_row(self.definition, fetched.get(pk, {}), pk=pk)
                 # The consistency check: the row as it is now must own exactly this entry.
                 if key not in entries_of(self.definition, node.index, row, pk, keys):
                     continue

@@ -53,7 +53,13 @@ from concurrent.futures import FIRST_EXCEPTION, Executor, wait
 from culvert_py.clock import now_ms
 from culvert_py.encoding import decode_value
 from culvert_py.errors import CulvertError, EncodingError
-from culvert_py.layout import STATE_COLUMN, IndexKeys, is_deleted, version_column
+from culvert_py.layout import (
+    STATE_COLUMN,
+    IndexKeys,
+    data_column,
+    is_deleted,
+    version_column,
+)
 from culvert_py.meta import Meta
 from culvert_py.schema import IndexDef, TableDef
 from culvert_py.stats.model import IndexStats, TableStats
@@ -250,10 +256,15 @@ def collect_stats(store: Store, table: TableDef, executor: Executor | None = Non
     live = [0]
     primary = store.table(table.hbase_table)
     vcol = version_column(table)
+    # Native rows all carry a version cell; an adopted table's rows need not (other
+    # applications wrote them), so there a row counts when it has any declared cell.
+    columns = [vcol]
+    if table.existing:
+        columns += [data_column(table, c) for c in table.columns if c not in table.row_key]
     for region in store.regions(table.hbase_table):
 
         def count(region: Region = region) -> None:
-            n = _count_live(primary, region, vcol)
+            n = _count_live(primary, region, vcol, columns)
             with lock:
                 live[0] += n
 
@@ -291,12 +302,12 @@ def _scan_bucket(
         into.merge(summary)
 
 
-def _count_live(primary: Table, region: Region, vcol: bytes) -> int:
+def _count_live(primary: Table, region: Region, vcol: bytes, columns: list[bytes]) -> int:
     n = 0
     for _, cells in primary.scan(
         start=region.start or None,
         stop=region.end or None,
-        columns=[vcol],
+        columns=columns,
         batch_size=_SCAN_BATCH,
     ):
         if not is_deleted(cells.get(vcol)):

@@ -117,6 +117,7 @@ class Table(Protocol):
         batch_size: int = 1000,
         limit: int | None = None,
         include_timestamp: bool = False,
+        time_range: tuple[int, int] | None = None,
     ) -> Iterator[tuple[bytes, dict]]:
         """Iterate ``(row, cells)`` in key order, lazily, ``batch_size`` rows per call.
 
@@ -130,6 +131,10 @@ class Table(Protocol):
         :param batch_size: rows fetched per call
         :param limit: stop after this many rows
         :param include_timestamp: cells as ``(value, timestamp)``
+        :param time_range: ``(min, max)``: only cells with ``min <= timestamp < max``, as
+            HBase's ``Scan.setTimeRange``; rows with no such cell (among ``columns``) are
+            left out, and ``limit`` counts the rows returned. ``None``: every timestamp
+        :raises ArgumentError: for a malformed argument (see the ``check_*`` helpers)
         """
         ...
 
@@ -192,6 +197,13 @@ class Store(Protocol):
 
     def list_tables(self) -> list[str]:
         """Names of all tables, sorted."""
+        ...
+
+    def families(self, name: str) -> list[str]:
+        """The column families of table ``name``, sorted.
+
+        :raises StoreError: when the table does not exist
+        """
         ...
 
     def regions(self, name: str) -> list[Region]:
@@ -297,6 +309,28 @@ def check_scan(
     if start is not None or stop is not None:
         raise ArgumentError("scan: give either prefix or start/stop, not both")
     return prefix, prefix_successor(prefix)
+
+
+def check_time_range(time_range: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Check the ``time_range`` of ``scan``: ``None``, or two ints ``(min, max)`` with
+    ``0 <= min <= max < 2**63`` (``max`` is exclusive; ``min == max`` matches nothing).
+
+    :return: the range as a tuple, or ``None``
+    :raises ArgumentError: for anything else, naming the value
+    """
+    if time_range is None:
+        return None
+    if (
+        not isinstance(time_range, tuple | list)
+        or len(time_range) != 2
+        or any(not isinstance(t, int) or isinstance(t, bool) for t in time_range)
+        or not 0 <= time_range[0] <= time_range[1] < 2**63
+    ):
+        raise ArgumentError(
+            f"time_range must be two ints (min, max) with 0 <= min <= max < 2**63, "
+            f"got {time_range!r}"
+        )
+    return time_range[0], time_range[1]
 
 
 def check_conditional(row: bytes, expected: bytes | None, mutation: RowMutation) -> None:

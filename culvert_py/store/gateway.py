@@ -100,9 +100,15 @@ _TRANSIENT_MARKERS = (
     "SocketTimeoutException",
 )
 # A scanner the gateway no longer knows: closed, lease expired, or the gateway restarted (the
-# Thrift1 gateway answers "scanner ID is invalid"; a region server's UnknownScanner, lease and
-# out-of-order errors come wrapped in an IOError's text).
-_LOST_SCANNER_MARKERS = ("scanner ID is invalid", "UnknownScanner", "OutOfOrderScanner", "Lease")
+# Thrift1 gateway answers "scanner ID is invalid", Thrift2 "Invalid scanner Id"; a region
+# server's UnknownScanner, lease and out-of-order errors come wrapped in an IOError's text).
+_LOST_SCANNER_MARKERS = (
+    "scanner ID is invalid",
+    "Invalid scanner Id",
+    "UnknownScanner",
+    "OutOfOrderScanner",
+    "Lease",
+)
 
 TRANSIENT, PERMANENT, SCANNER_LOST, OTHER = "transient", "permanent", "scanner lost", "other"
 
@@ -259,11 +265,21 @@ class Gateway:
 
         :return: whether ``fn`` ran without error
         """
+        return self._once(what, self.address, self._thrift1, fn)
+
+    def call_once_thrift2(self, what: str, fn: Callable[[Any], object]) -> bool:
+        """:meth:`call_once` with a Thrift2 client (``False`` when there is no Thrift2)."""
+        if self._thrift2 is None:
+            return False
+        return self._once(what, self._thrift2.name, self._thrift2, fn)
+
+    @staticmethod
+    def _once(what: str, address: str, pool: ConnectionPool, fn: Callable[[Any], object]) -> bool:
         try:
-            with self._thrift1.connection(timeout=5) as conn:
+            with pool.connection(timeout=5) as conn:
                 fn(conn)
         except Exception:  # clean-up only: the server expires what we fail to release
-            log.debug("%s on %s failed", what, self.address, exc_info=True)
+            log.debug("%s on %s failed", what, address, exc_info=True)
             return False
         return True
 

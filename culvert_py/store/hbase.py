@@ -12,6 +12,9 @@ A cluster without a Thrift2 gateway still works: the store leaves those capabili
 :attr:`HBaseStore.capabilities`, creates tables unsplit with a warning, and raises
 :class:`CapabilityError` from ``check_and_mutate`` instead of silently weakening it.
 
+Time-range scans (``scan(time_range=...)``) go through Thrift2 too, whose ``TScan`` has a
+lower timestamp bound; without it they fall back to a Thrift1 scan filtered client-side.
+
 Connections, retries and error classification are :mod:`culvert_py.store.gateway`'s; every
 write carries an explicit timestamp, so a retried put or delete is idempotent. Scans are
 :mod:`culvert_py.store.hbase_scan`'s, Thrift structs :mod:`culvert_py.store.hbase_structs`'.
@@ -32,17 +35,19 @@ from culvert_py.store.base import (
     check_conditional,
     check_create,
     check_scan,
+    check_time_range,
     check_timestamp,
     chunks,
     normalise_column,
 )
 from culvert_py.store.gateway import Gateway, thrift2
-from culvert_py.store.hbase_scan import scan_rows
+from culvert_py.store.hbase_scan import scan_rows, scan_rows_since, scan_rows_thrift2
 from culvert_py.store.hbase_structs import (
     batch_mutation,
     cells,
     filter_bytes,
     table_descriptor,
+    thrift2_columns,
     thrift2_put,
     thrift2_row_mutations,
     thrift_columns,
@@ -167,6 +172,12 @@ class HBaseStore:
         """All table names, sorted."""
         names = self._gateway.call("list tables", lambda c: c.tables())
         return sorted(n.decode() for n in names)
+
+    def families(self, name: str) -> list[str]:
+        """The column families of ``name``, sorted, from the gateway's table descriptor."""
+        if not self.table_exists(name):
+            raise StoreError(f"table {name!r} does not exist in {self.url}")
+        return sorted(f.decode() for f in self.table(name)._all_families())
 
     def regions(self, name: str) -> list[Region]:
         """The table's regions in key order.
@@ -312,24 +323,43 @@ class HBaseTable:
         batch_size: int = 1000,
         limit: int | None = None,
         include_timestamp: bool = False,
+        time_range: tuple[int, int] | None = None,
     ) -> Iterator[tuple[bytes, dict]]:
         """Iterate rows in key order; see :class:`culvert_py.store.base.Table`.
 
-        The arguments are checked now; the first call is made at the first ``next()``.
+        The arguments are checked now; the first call is made at the first ``next()``. A
+        ``time_range`` scan uses a Thrift2 scanner (``TScan.timeRange``); without a Thrift2
+        gateway, a Thrift1 scan bounded above by the server and below client-side (same
+        rows, but every row with an older cell is read too).
 
         :return: a generator; closing it (or exhausting or dropping it) releases the
             server-side scanner
-        :raises ArgumentError: for a prefix with start/stop, a bad ``batch_size`` or column
+        :raises ArgumentError: for a prefix with start/stop, a bad ``batch_size``, column or
+            ``time_range``
         """
         start, stop = check_scan(start, stop, prefix, batch_size)
-        return scan_rows(
-            self._gateway,
+        time_range = check_time_range(time_range)
+        args = (self._gateway, self.name, start or b"", stop)
+        flt = filter_bytes(filter)
+        if time_range is None:
+            return scan_rows(
+                *args, thrift_columns(columns), flt, batch_size, limit, include_timestamp
+            )
+        if self._gateway.thrift2_error is None:
+            return scan_rows_thrift2(
+                *args,
+                thrift2_columns(columns),
+                flt,
+                batch_size,
+                limit,
+                include_timestamp,
+                time_range,
+            )
+        log.debug(
+            "time-range scan of %r over Thrift1, filtered client-side: %s",
             self.name,
-            start or b"",
-            stop,
-            thrift_columns(columns),
-            filter_bytes(filter),
-            batch_size,
-            limit,
-            include_timestamp,
+            self._gateway.thrift2_error,
+        )
+        return scan_rows_since(
+            *args, thrift_columns(columns), flt, batch_size, limit, include_timestamp, time_range
         )

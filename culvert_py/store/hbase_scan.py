@@ -1,23 +1,27 @@
-"""Thrift1 scans that survive the gateway losing their server-side scanner.
+"""HBase scans that survive the gateway losing their server-side scanner.
 
 A scan is a generator: its ``finally`` closes the server-side scanner, so exhausting it,
 closing it (``scan.close()``, or a ``with contextlib.closing(...)``) or dropping it releases
 the scanner at once instead of holding it until its lease expires — happybase's pattern.
 
-Each batch is fetched with whichever pooled connection is free: Thrift1 scanner ids belong to
-the gateway, not to a socket. When the gateway no longer knows the scanner (its lease expired
-while the caller paused, the gateway restarted) or its retries run out, the scan opens a new
-scanner just after the last row it handed out, so no row repeats or goes missing.
+Plain scans go through Thrift1; time-range scans through Thrift2, whose ``TScan`` carries
+``setTimeRange(min, max)`` (Thrift1's has only an upper bound: without a Thrift2 gateway the
+lower bound is applied here, client-side). Both page alike: each batch is fetched with
+whichever pooled connection is free, since scanner ids belong to the gateway, not to a
+socket. When the gateway no longer knows the scanner (its lease expired while the caller
+paused, the gateway restarted) or its retries run out, the scan opens a new scanner just
+after the last row it handed out, so no row repeats or goes missing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 
 from culvert_py.errors import TransientStoreError
 from culvert_py.store.gateway import Gateway, RetriesExhaustedError, ScannerLostError
-from culvert_py.store.hbase_structs import cells, scan_spec
+from culvert_py.store.hbase_structs import cells, scan_spec, thrift2_cells, thrift2_scan_spec
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +39,10 @@ def scan_rows(
     batch_size: int,
     limit: int | None,
     include_timestamp: bool,
+    max_timestamp: int | None = None,
 ) -> Iterator[tuple[bytes, dict]]:
-    """Yield ``(row, cells)`` of ``table`` from ``start`` to ``stop``, ``batch_size`` per call.
+    """Yield ``(row, cells)`` of ``table`` from ``start`` to ``stop``, ``batch_size`` per call,
+    through a Thrift1 scanner.
 
     Nothing is sent before the first row is asked for.
 
@@ -44,10 +50,140 @@ def scan_rows(
         ``None`` for all
     :param flt: a filter-language string as bytes, or ``None``
     :param limit: stop after this many rows (``None``: no limit)
+    :param max_timestamp: only cells with a timestamp below it (``None``: all)
     :raises TransientStoreError: when the scanner is lost :data:`MAX_REOPENS` times in a row
     :raises StoreError: when HBase refuses the scan
     """
     bname = table.encode()
+
+    def open_at(first: bytes) -> int:
+        spec = scan_spec(first, stop, columns, batch_size, flt, max_timestamp)
+        return gateway.call(
+            f"open scanner on {table!r}", lambda c: c.client.scannerOpenWithScan(bname, spec, {})
+        )
+
+    def fetch(sid: int, n: int) -> list:
+        return gateway.call(f"scan {table!r}", lambda c: c.client.scannerGetList(sid, n))
+
+    def close(sid: int) -> None:
+        gateway.call_once(f"close scanner {sid} on {table!r}", lambda c: c.client.scannerClose(sid))
+
+    return _paged(
+        table,
+        start,
+        batch_size,
+        limit,
+        open_at,
+        fetch,
+        close,
+        lambda result: (result.row, cells(result, include_timestamp)),
+    )
+
+
+def scan_rows_thrift2(
+    gateway: Gateway,
+    table: str,
+    start: bytes,
+    stop: bytes | None,
+    columns: list | None,
+    flt: bytes | None,
+    batch_size: int,
+    limit: int | None,
+    include_timestamp: bool,
+    time_range: tuple[int, int] | None,
+) -> Iterator[tuple[bytes, dict]]:
+    """:func:`scan_rows` through a Thrift2 scanner, which can bound timestamps from below too.
+
+    :param columns: Thrift2 ``TColumn`` structs, as ``hbase_structs.thrift2_columns`` makes
+        them; ``None`` for all
+    :param time_range: ``(min, max)``: only cells with ``min <= timestamp < max``; rows
+        without one are not returned (``None``: all)
+    :raises CapabilityError: when there is no Thrift2 gateway (at the first ``next()``)
+    :raises TransientStoreError: when the scanner is lost :data:`MAX_REOPENS` times in a row
+    :raises StoreError: when HBase refuses the scan
+    """
+    bname = table.encode()
+
+    def open_at(first: bytes) -> int:
+        spec = thrift2_scan_spec(first, stop, columns, batch_size, flt, time_range)
+        return gateway.call_thrift2(
+            f"open scanner on {table!r}", lambda c: c.openScanner(bname, spec)
+        )
+
+    def fetch(sid: int, n: int) -> list:
+        return gateway.call_thrift2(f"scan {table!r}", lambda c: c.getScannerRows(sid, n))
+
+    def close(sid: int) -> None:
+        gateway.call_once_thrift2(
+            f"close scanner {sid} on {table!r}", lambda c: c.closeScanner(sid)
+        )
+
+    return _paged(
+        table,
+        start,
+        batch_size,
+        limit,
+        open_at,
+        fetch,
+        close,
+        lambda result: (result.row, thrift2_cells(result, include_timestamp)),
+    )
+
+
+def scan_rows_since(
+    gateway: Gateway,
+    table: str,
+    start: bytes,
+    stop: bytes | None,
+    columns: list[bytes] | None,
+    flt: bytes | None,
+    batch_size: int,
+    limit: int | None,
+    include_timestamp: bool,
+    time_range: tuple[int, int],
+) -> Iterator[tuple[bytes, dict]]:
+    """A time-range scan over Thrift1 alone: the server bounds timestamps from above, this
+    generator drops the cells below ``min`` and the rows left without a cell.
+
+    The result equals a Thrift2 time-range scan's: the newest version below ``max`` is the
+    one HBase would return, unless it is below ``min`` too, and then so is every older one.
+    It reads every row with a cell below ``max``, so it is slower; a ``flt`` also sees the
+    cells below ``min``.
+
+    Arguments as :func:`scan_rows`.
+    """
+    low, high = time_range
+    rows = scan_rows(gateway, table, start, stop, columns, flt, batch_size, None, True, high)
+    return _at_or_after(rows, low, limit, include_timestamp)
+
+
+def _at_or_after(
+    rows: Iterator[tuple[bytes, dict]], low: int, limit: int | None, include_timestamp: bool
+) -> Iterator[tuple[bytes, dict]]:
+    emitted = 0
+    with closing(rows):  # type: ignore[type-var]
+        if limit is not None and limit <= 0:
+            return
+        for row, found in rows:
+            kept = {col: cell for col, cell in found.items() if cell[1] >= low}
+            if not kept:
+                continue
+            yield row, kept if include_timestamp else {col: v for col, (v, _) in kept.items()}
+            emitted += 1
+            if emitted == limit:
+                return
+
+
+def _paged(
+    table: str,
+    start: bytes,
+    batch_size: int,
+    limit: int | None,
+    open_at: Callable[[bytes], int],
+    fetch: Callable[[int, int], list],
+    close: Callable[[int], None],
+    row_of: Callable[[object], tuple[bytes, dict]],
+) -> Iterator[tuple[bytes, dict]]:
     next_start = start
     remaining = limit
     scanner_id: int | None = None
@@ -56,17 +192,10 @@ def scan_rows(
         while remaining is None or remaining > 0:
             want = batch_size if remaining is None else min(batch_size, remaining)
             if scanner_id is None:
-                spec = scan_spec(next_start, stop, columns, batch_size, flt)
-                scanner_id = gateway.call(
-                    f"open scanner on {table!r}",
-                    lambda c, spec=spec: c.client.scannerOpenWithScan(bname, spec, {}),
-                )
+                scanner_id = open_at(next_start)
                 log.debug("opened scanner %d on %r at %r", scanner_id, table, next_start)
             try:
-                results = gateway.call(
-                    f"scan {table!r}",
-                    lambda c, sid=scanner_id, n=want: c.client.scannerGetList(sid, n),
-                )
+                results = fetch(scanner_id, want)
             except (ScannerLostError, RetriesExhaustedError) as exc:
                 losses += 1
                 if losses >= MAX_REOPENS:
@@ -79,17 +208,15 @@ def scan_rows(
                 continue
             losses = 0
             for result in results:
+                row, found = row_of(result)
                 # Set before the yield: the caller may pause there long enough to lose the
                 # scanner, and the reopen must start just after this row.
-                next_start = result.row + b"\x00"
+                next_start = row + b"\x00"
                 if remaining is not None:
                     remaining -= 1
-                yield result.row, cells(result, include_timestamp)
+                yield row, found
             if len(results) < want:
                 return
     finally:
         if scanner_id is not None:
-            sid = scanner_id
-            gateway.call_once(
-                f"close scanner {sid} on {table!r}", lambda c: c.client.scannerClose(sid)
-            )
+            close(scanner_id)

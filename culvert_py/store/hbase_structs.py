@@ -50,11 +50,21 @@ def batch_mutation(m: RowMutation, table: str):
     return thrift1.BatchMutation(row=m.row, mutations=muts)
 
 
-def scan_spec(start: bytes, stop: bytes | None, columns, batch_size: int, flt: bytes | None):
-    """A Thrift1 ``TScan`` from ``start`` (inclusive) to ``stop`` (exclusive)."""
+def scan_spec(
+    start: bytes,
+    stop: bytes | None,
+    columns,
+    batch_size: int,
+    flt: bytes | None,
+    max_timestamp: int | None = None,
+):
+    """A Thrift1 ``TScan`` from ``start`` (inclusive) to ``stop`` (exclusive), of the cells
+    with timestamps below ``max_timestamp`` (``None``: all)."""
+    # Thrift1's only time bound: the gateway turns it into setTimeRange(0, timestamp).
     return thrift1.TScan(
         startRow=start,
         stopRow=stop,
+        timestamp=max_timestamp,
         columns=columns,
         caching=batch_size,
         filterString=flt,
@@ -67,6 +77,50 @@ def cells(result, include_timestamp: bool) -> dict:
     if include_timestamp:
         return {col: (cell.value, cell.timestamp) for col, cell in result.columns.items()}
     return {col: cell.value for col, cell in result.columns.items()}
+
+
+def thrift2_columns(columns: Sequence[bytes] | None) -> list | None:
+    """Columns as Thrift2 ``TColumn`` structs: a family alone for ``b"f:"`` or ``b"f"``.
+
+    :raises ArgumentError: for a column naming no family
+    """
+    if columns is None:
+        return None
+    out = []
+    for col in columns:
+        family, _, qualifier = normalise_column(col).partition(b":")
+        out.append(thrift2.TColumn(family=family, qualifier=qualifier or None))
+    return out
+
+
+def thrift2_scan_spec(
+    start: bytes,
+    stop: bytes | None,
+    columns: list | None,
+    batch_size: int,
+    flt: bytes | None,
+    time_range: tuple[int, int] | None,
+):
+    """A Thrift2 ``TScan`` from ``start`` (inclusive) to ``stop`` (exclusive), of the newest
+    version of each cell with ``min <= timestamp < max`` (``time_range=None``: all)."""
+    return thrift2.TScan(
+        startRow=start,
+        stopRow=stop,
+        columns=columns,
+        caching=batch_size,
+        maxVersions=1,
+        timeRange=thrift2.TTimeRange(*time_range) if time_range is not None else None,
+        filterString=flt,
+    )
+
+
+def thrift2_cells(result, include_timestamp: bool) -> dict:
+    """The cells of a Thrift2 ``TResult``, as :func:`cells` gives a Thrift1 row's."""
+    if include_timestamp:
+        return {
+            cv.family + b":" + cv.qualifier: (cv.value, cv.timestamp) for cv in result.columnValues
+        }
+    return {cv.family + b":" + cv.qualifier: cv.value for cv in result.columnValues}
 
 
 def table_descriptor(name: str, families: Sequence[str], max_versions: int, block_size: int | None):

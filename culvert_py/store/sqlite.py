@@ -32,6 +32,7 @@ from culvert_py.store.base import (
     check_put,
     check_row,
     check_scan,
+    check_time_range,
     check_timestamp,
     chunks,
     family_of,
@@ -182,6 +183,10 @@ class SQLiteStore:
                 f"cannot {what}: SQLite store {self.path!r} is read-only (opened with mode=ro)"
             )
 
+    def families(self, name: str) -> list[str]:
+        """The column families ``name`` was created with, sorted."""
+        return sorted(f.decode() for f in self._meta(name)[1])
+
     def _meta(self, name: str) -> tuple[int, list[bytes], str]:
         row = self._file.transact(
             lambda db: db.execute(
@@ -311,20 +316,28 @@ class SQLiteTable:
         batch_size: int = 1000,
         limit: int | None = None,
         include_timestamp: bool = False,
+        time_range: tuple[int, int] | None = None,
     ) -> Iterator[tuple[bytes, dict]]:
-        """Iterate rows in key order, ``batch_size`` rows per query; see the contract."""
+        """Iterate rows in key order, ``batch_size`` rows per query; see the contract.
+
+        A ``time_range`` is a condition on ``ts`` in both queries of a page, so rows without
+        a cell in the range never count towards a page.
+        """
         if filter is not None:
             raise CapabilityError(
                 f"{self._store.url}: server-side filter strings need HBase; "
                 "evaluate the predicate client-side instead"
             )
         start, stop = check_scan(start, stop, prefix, batch_size)
+        time_range = check_time_range(time_range)
         start, stop = start or b"", stop or None
         cols = [normalise_column(c) for c in columns] if columns is not None else None
         tid, _ = self._tid_families()
-        return self._scan_rows(tid, start, stop, cols, batch_size, limit, include_timestamp)
+        return self._scan_rows(
+            tid, start, stop, cols, batch_size, limit, include_timestamp, time_range
+        )
 
-    def _scan_rows(self, tid, start, stop, cols, batch_size, limit, include_timestamp):
+    def _scan_rows(self, tid, start, stop, cols, batch_size, limit, include_timestamp, times):
         emitted = 0
         lower, inclusive = start, True
         failure = self._store._failure(f"scan table {self.name!r}")
@@ -337,6 +350,9 @@ class SQLiteTable:
             if stop is not None:
                 sql += " AND row < ?"
                 args.append(stop)
+            if times is not None:
+                sql += " AND ts >= ? AND ts < ?"
+                args += times
             want = batch_size if limit is None else min(batch_size, limit - emitted)
             if cols is not None:
                 # Only rows that have one of the wanted columns count towards the page.
@@ -354,7 +370,9 @@ class SQLiteTable:
 
             def page(db: sqlite3.Connection, sql: str = sql, args: list = args) -> tuple:
                 keys = [r[0] for r in db.execute(sql, args).fetchall()]
-                return keys, _read_rows(db, tid, keys, cols, include_timestamp) if keys else {}
+                if not keys:
+                    return keys, {}
+                return keys, _read_rows(db, tid, keys, cols, include_timestamp, times)
 
             keys, rows = self._store._file.transact(page, False, failure)
             if not keys:
@@ -403,12 +421,16 @@ def _apply(db: sqlite3.Connection, tid: int, row: bytes, puts: dict, deletes: li
         )
 
 
-def _read_rows(db: sqlite3.Connection, tid: int, rows: list, cols, include_timestamp: bool):
+def _read_rows(
+    db: sqlite3.Connection, tid: int, rows: list, cols, include_timestamp: bool, times=None
+):
     marks = ",".join("?" * len(rows))
-    found = db.execute(
-        f"SELECT row, col, value, ts FROM cells WHERE tbl=? AND row IN ({marks}) ORDER BY row, col",
-        (tid, *rows),
-    ).fetchall()
+    sql = f"SELECT row, col, value, ts FROM cells WHERE tbl=? AND row IN ({marks})"
+    args: list = [tid, *rows]
+    if times is not None:
+        sql += " AND ts >= ? AND ts < ?"
+        args += times
+    found = db.execute(sql + " ORDER BY row, col", args).fetchall()
     return _group(found, cols, include_timestamp)
 
 

@@ -1,10 +1,16 @@
 // The subset of HBase's Thrift2 gateway (THBaseService) that culvert_py calls.
 //
 // Written for this project from the field numbers the gateway speaks: only pre-split table
-// creation, table admin, conditional row mutations and region locations. Thrift ignores
-// fields a peer does not know, so a subset is wire-compatible with the full service.
+// creation, table admin, conditional row mutations, region locations and time-range scans.
+// Thrift ignores fields a peer does not know, so a subset is wire-compatible with the full
+// service.
 
 namespace py culvert_thrift2
+
+struct TTimeRange {
+  1: required i64 minStamp,
+  2: required i64 maxStamp
+}
 
 struct TColumn {
   1: required binary family,
@@ -17,6 +23,13 @@ struct TColumnValue {
   2: required binary qualifier,
   3: required binary value,
   4: optional i64 timestamp
+}
+
+struct TResult {
+  1: optional binary row,
+  2: required list<TColumnValue> columnValues,
+  3: optional bool stale = false,
+  4: optional bool partial = false
 }
 
 enum TDeleteType {
@@ -37,6 +50,17 @@ struct TDelete {
   2: optional list<TColumn> columns,
   3: optional i64 timestamp,
   4: optional TDeleteType deleteType = 1
+}
+
+// Scan.setTimeRange(minStamp, maxStamp) is field 6; Thrift1's TScan has only an upper bound.
+struct TScan {
+  1: optional binary startRow,
+  2: optional binary stopRow,
+  3: optional list<TColumn> columns,
+  4: optional i32 caching,
+  5: optional i32 maxVersions = 1,
+  6: optional TTimeRange timeRange,
+  7: optional binary filterString
 }
 
 union TMutation {
@@ -125,6 +149,13 @@ service THBaseService {
                       3: required binary family, 4: required binary qualifier,
                       5: required TCompareOperator compareOperator, 6: binary value,
                       7: required TRowMutations rowMutations) throws (1: TIOError io)
+
+  i32 openScanner(1: required binary table, 2: required TScan tscan) throws (1: TIOError io)
+
+  list<TResult> getScannerRows(1: required i32 scannerId, 2: i32 numRows = 1)
+      throws (1: TIOError io, 2: TIllegalArgument ia)
+
+  void closeScanner(1: required i32 scannerId) throws (1: TIOError io, 2: TIllegalArgument ia)
 
   list<THRegionLocation> getAllRegionLocations(1: required binary table)
       throws (1: TIOError io)
