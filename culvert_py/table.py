@@ -21,10 +21,10 @@ from culvert_py.arguments import (
 from culvert_py.encoding import encode_value
 from culvert_py.errors import ArgumentError, EncodingError, SchemaError
 from culvert_py.layout import (
-    data_column,
     decode_row,
     encode_key,
     primary_key,
+    stored_columns,
     version_column,
 )
 from culvert_py.meta import ACTIVE, DISABLED
@@ -417,7 +417,7 @@ class IndexedTable:
         if columns is not None:
             for c in columns:
                 self.definition.column_type(c)
-            cols = [data_column(self.definition, c) for c in columns]
+            cols = stored_columns(self.definition, columns)
             cols.append(version_column(self.definition))
         found = self._primary.get_many(pks, columns=cols)
         return [decode_row(self.definition, found.get(pk, {}), pk=pk) for pk in pks]

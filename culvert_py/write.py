@@ -68,6 +68,7 @@ from culvert_py.layout import (
     is_deleted,
     new_version,
     shadow_of,
+    stored_columns,
     table_families,
     version_column,
 )
@@ -130,7 +131,7 @@ class IndexWriter:
             needed |= set(index.columns) | set(index.include)
             if index.predicate is not None:
                 needed |= columns_of(index.predicate)
-        self.read_columns = [data_column(table, c) for c in sorted(needed)] + [self.vcol]
+        self.read_columns = [*stored_columns(table, sorted(needed)), self.vcol]
         self._last_ts = 0
         self._ts_lock = threading.Lock()
         #: Totals over this writer's life: index entries written or removed, and rows
@@ -338,7 +339,9 @@ class IndexWriter:
             for i, change in enumerate(batch):
                 if not results[i]:
                     written = mutations[change.pk].puts.get(self.vcol)
-                    results[i] = now.get(change.pk, {}).get(self.vcol) == written
+                    found = now.get(change.pk, {}).get(self.vcol)
+                    gone = change.values is None and self.table.existing and found is None
+                    results[i] = found == written or gone
         return [c for c, ok in zip(batch, results, strict=True) if ok]
 
     def _settled(self, change: _Change) -> bool:
@@ -356,8 +359,11 @@ class IndexWriter:
             if table.existing:
                 # The application must not see a ghost row: an adopted row goes entirely,
                 # version cell included (its families as the schema names them).
+                # The tombstone put is masked by the family deletes at the same timestamp
+                # (a delete hides puts at or below it): the row goes atomically, and the
+                # conditional write still carries the put the contract asks for.
                 families = [f.encode() + b":" for f in table_families(table)]
-                return RowMutation(change.pk, {}, families)
+                return RowMutation(change.pk, {self.vcol: new_version(ts, DELETED)}, families)
             deletes = [data_column(table, c) for c in table.columns]
             return RowMutation(change.pk, {self.vcol: new_version(ts, DELETED)}, deletes)
         puts, deletes = change.encoded

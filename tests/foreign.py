@@ -29,8 +29,10 @@ import os
 import subprocess
 from collections.abc import Iterable, Sequence
 
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 #: The launcher: compiles ForeignRows.java when needed, then runs it.
-RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "hbase", "foreign", "run")
+RUN = os.path.join(_REPO, "hbase", "foreign", "run")
 
 #: Value codecs and the Java type each is written as, with ``Bytes.toBytes(...)``.
 CODECS = {
@@ -128,6 +130,7 @@ def _run(args: list[str], lines: Iterable[object]) -> list[dict]:
     except subprocess.TimeoutExpired as exc:
         raise ForeignError(f"{' '.join(args[:2])}: no answer within {TIMEOUT}s from {RUN}") from exc
     if done.returncode != 0:
-        message = done.stderr.strip() or f"exit status {done.returncode}, no message"
-        raise ForeignError(f"{' '.join(args[:2])}: {message}")
+        # ForeignRows prints one line "error: COMMAND TABLE: what failed"
+        message = done.stderr.strip() or f"{' '.join(args[:2])}: exit {done.returncode}, no message"
+        raise ForeignError(message)
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]

@@ -345,3 +345,136 @@ def test_families_lists_what_the_table_was_created_with(store, make_table):
 
     with pytest.raises(StoreError, match="does not exist"):
         store.families(f"{table.name}_missing")
+
+
+# -- time-range scans ------------------------------------------------------------------
+
+#: ``{row: {column: (value, timestamp)}}``: every cell written once, at 10, 20 or 30.
+TIMED = {
+    b"k1": {b"f:a": (b"1a", 10), b"f:b": (b"1b", 20), b"g:x": (b"1x", 30)},
+    b"k2": {b"f:a": (b"2a", 30), b"g:x": (b"2x", 10)},
+    b"k3": {b"f:a": (b"3a", 20), b"g:x": (b"3x", 20)},
+    b"k4": {b"f:b": (b"4b", 10)},
+    b"k5": {b"g:y": (b"5y", 20), b"f:a": (b"5a", 30)},
+    b"m6": {b"f:a": (b"6a", 20)},
+    b"m7": {b"f:b": (b"7b", 30)},
+}
+
+
+def timed_table(make_table):
+    table = make_table(families=("f", "g"))
+    for ts in (30, 10, 20):  # not in timestamp order: order of arrival must not matter
+        rows = [
+            (row, {col: value for col, (value, t) in cells.items() if t == ts})
+            for row, cells in TIMED.items()
+        ]
+        table.put_many([(row, cells) for row, cells in rows if cells], ts)
+    return table
+
+
+def timed_oracle(low, high, columns=None, start=b"", stop=None, include_timestamp=False):
+    """The time-range scan of :data:`TIMED`, computed independently of any store."""
+    out = []
+    for row in sorted(TIMED):
+        if row < start or (stop is not None and row >= stop):
+            continue
+        cells = {
+            col: (value, ts) if include_timestamp else value
+            for col, (value, ts) in sorted(TIMED[row].items())
+            if low <= ts < high
+            and (columns is None or any(col == c or col.startswith(c + b":") for c in columns))
+        }
+        if cells:
+            out.append((row, cells))
+    return out
+
+
+def test_time_range_scan_returns_only_cells_in_the_range(make_table):
+    table = timed_table(make_table)
+    got = list(table.scan(time_range=(15, 30)))
+    assert got == [
+        (b"k1", {b"f:b": b"1b"}),
+        (b"k3", {b"f:a": b"3a", b"g:x": b"3x"}),
+        (b"k5", {b"g:y": b"5y"}),
+        (b"m6", {b"f:a": b"6a"}),
+    ]
+    assert got == timed_oracle(15, 30)
+    for low, high in [(0, 11), (10, 11), (11, 20), (10, 30), (20, 31), (30, 2**63 - 1)]:
+        for batch_size in (1, 2, 1000):
+            scan = table.scan(time_range=(low, high), batch_size=batch_size)
+            assert list(scan) == timed_oracle(low, high), (low, high, batch_size)
+
+
+def test_time_range_scan_combines_with_every_other_scan_argument(make_table):
+    table = timed_table(make_table)
+    r = (15, 30)
+    assert list(table.scan(time_range=r, columns=[b"f:a"])) == timed_oracle(*r, [b"f:a"])
+    assert list(table.scan(time_range=r, columns=[b"g:"])) == timed_oracle(*r, [b"g"])
+    both = [b"f:b", b"g:"]
+    assert list(table.scan(time_range=r, columns=both)) == timed_oracle(*r, [b"f:b", b"g"])
+    assert list(table.scan(time_range=r, prefix=b"m")) == timed_oracle(*r, start=b"m", stop=b"n")
+    assert list(table.scan(time_range=r, start=b"k2", stop=b"m6")) == timed_oracle(
+        *r, start=b"k2", stop=b"m6"
+    )
+    assert list(table.scan(time_range=(0, 15), start=b"k2")) == timed_oracle(0, 15, start=b"k2")
+    # limit counts returned rows: k2 and k4 have no cell in range and do not use it up.
+    assert list(table.scan(time_range=r, limit=2)) == timed_oracle(*r)[:2]
+    assert list(table.scan(time_range=r, limit=3, batch_size=1)) == timed_oracle(*r)[:3]
+    assert list(table.scan(time_range=r, limit=0)) == []
+    assert list(table.scan(time_range=r, include_timestamp=True, columns=[b"f:"])) == (
+        timed_oracle(*r, [b"f"], include_timestamp=True)
+    )
+    # A row whose only in-range cells are outside the columns asked for is left out.
+    assert list(table.scan(time_range=(25, 35), columns=[b"g:y"])) == []
+
+
+def test_time_range_scan_over_all_time_equals_a_plain_scan(make_table):
+    table = timed_table(make_table)
+    everything = (0, 2**63 - 1)
+    assert list(table.scan(time_range=everything)) == list(table.scan())
+    assert list(table.scan(time_range=everything, include_timestamp=True)) == list(
+        table.scan(include_timestamp=True)
+    )
+    assert list(table.scan(time_range=everything, include_timestamp=True)) == (
+        timed_oracle(0, 2**63 - 1, include_timestamp=True)
+    )
+
+
+def test_empty_time_range_returns_nothing(make_table):
+    table = timed_table(make_table)
+    for ts in (0, 10, 20, 2**63 - 1):
+        assert list(table.scan(time_range=(ts, ts))) == []
+
+
+def test_time_range_scan_honours_delete_masks(make_table):
+    table = timed_table(make_table)
+    table.delete_many([b"k3"], 25, columns=[b"f:a"])
+    table.delete_many([b"m6"], 25)
+    assert list(table.scan(time_range=(15, 30))) == [
+        (b"k1", {b"f:b": b"1b"}),
+        (b"k3", {b"g:x": b"3x"}),
+        (b"k5", {b"g:y": b"5y"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [(30, 15), (-1, 5), (0, 2**63), (1.0, 2), (True, 5), (1, 2, 3), (5,), "0,9", 7, (b"1", 2)],
+)
+def test_malformed_time_ranges_are_refused_at_the_call(make_table, bad):
+    table = make_table()
+    with pytest.raises(ArgumentError, match="time_range"):
+        table.scan(time_range=bad)  # refused before the first next()
+
+
+def test_check_and_mutate_deletes_whole_families_and_masks_its_own_put(store, make_table):
+    from culvert_py.store.base import RowMutation
+
+    table = make_table(families=("f", "g"))
+    table.put_many([(b"r", {b"f:a": b"1", b"g:b": b"2", b"f:v": b"v1"})], 100)
+    mutation = RowMutation(b"r", {b"f:v": b"v2"}, [b"f:", b"g:"])
+    assert table.check_and_mutate(b"r", b"f:v", b"v1", mutation, 200)
+    # Every cell of both families is gone, the put at the delete's timestamp included.
+    assert table.get_many([b"r"]) == {}
+    table.put_many([(b"r", {b"f:a": b"3"})], 300)
+    assert table.get_many([b"r"]) == {b"r": {b"f:a": b"3"}}

@@ -221,3 +221,62 @@ def test_thrift2_port_pointing_at_a_thrift1_gateway_is_reported():
     with open_store(f"{base}?thrift2_port={port}") as store:
         assert CAP_CHECK_AND_MUTATE not in store.capabilities
         assert "Thrift2" in store.capability_report()
+
+
+def test_time_range_scan_without_thrift2_equals_the_thrift2_scan(hbase_store, caplog):
+    # Three versions kept: a range scan returns the newest version *inside* the range, which
+    # the Thrift1 fallback must find too (the server bounds it above, the client below).
+    name = f"h_{uuid.uuid4().hex[:10]}"
+    hbase_store.create_table(name, ["f", "g"], max_versions=3)
+    try:
+        table = hbase_store.table(name)
+        for ts in (10, 20, 30):
+            rows = [(b"k%d" % i, {b"f:a": b"%d@%d" % (i, ts)}) for i in range(ts // 10, 6)]
+            rows.append((b"g%d" % ts, {b"g:x": b"%d" % ts, b"f:b": b"b"}))
+            table.put_many(rows, ts)
+        url = hbase_test_url().split("?")[0] + "?thrift2_port=0"
+        with (
+            caplog.at_level(logging.DEBUG, logger="culvert_py.store.hbase"),
+            open_store(url) as bare,
+        ):
+            fallback = bare.table(name)
+            cases = [
+                {},
+                {"columns": [b"g:"]},
+                {"columns": [b"f:a"], "include_timestamp": True},
+                {"prefix": b"k"},
+                {"start": b"k2", "stop": b"k5"},
+                {"limit": 2, "batch_size": 1},
+                {"filter": "KeyOnlyFilter()"},
+            ]
+            for low, high in [(15, 30), (5, 15), (0, 2**63 - 1), (20, 20), (31, 40)]:
+                for args in cases:
+                    want = list(table.scan(time_range=(low, high), **args))
+                    got = list(fallback.scan(time_range=(low, high), **args))
+                    assert got == want, (low, high, args)
+            # k3 holds versions 10, 20 and 30 of f:a; the newest in the range is 20.
+            in_range = dict(fallback.scan(time_range=(15, 25), columns=[b"f:a"]))
+            assert in_range[b"k3"] == {b"f:a": b"3@20"}
+        assert any("client-side" in r.getMessage() for r in caplog.records)
+    finally:
+        hbase_store.delete_table(name)
+
+
+def test_time_range_scan_survives_losing_its_thrift2_scanner(hbase_store, hbase_table, scanner_log):
+    keys = [b"k%04d" % i for i in range(120)]
+    hbase_table.put_many(((k, {b"f:a": k}) for k in keys), 5)
+    scan = hbase_table.scan(batch_size=25, time_range=(5, 6))
+    seen = [next(scan)[0] for _ in range(30)]
+    (scanner_id,) = opened_scanners(scanner_log)
+    hbase_store._gateway.call_thrift2("close", lambda c: c.closeScanner(scanner_id))
+    seen += [row for row, _ in scan]
+    assert seen == keys
+    assert len(opened_scanners(scanner_log)) == 2
+    # Exhausted, the scan closed its second scanner: the gateway no longer knows it.
+    last = opened_scanners(scanner_log)[-1]
+    with (
+        pytest.raises(thrift2.TIllegalArgument) as lost,
+        hbase_store._gateway._thrift2.connection(timeout=5) as client,
+    ):
+        client.getScannerRows(last, 1)
+    assert classify(lost.value) == SCANNER_LOST

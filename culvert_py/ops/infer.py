@@ -1,23 +1,20 @@
 """Drafting an adopted-table schema from a sample of an existing table's cells.
 
-The first thing a new user of an existing HBase table runs (``culvert schema infer TABLE``):
-:func:`infer_schema` reads a sample of rows, spread over the table's regions, and guesses
-per ``family:qualifier`` a column type and codec (see ``docs/adopted-tables.md``) and the
-row key's shape; :func:`to_toml` prints the draft for the user to check and edit::
+What a new user of an existing HBase table runs first (``culvert schema infer TABLE``):
+:func:`infer_schema` samples rows across the table's regions and guesses per cell a column
+type and codec (``docs/adopted-tables.md``), and the row key's shape; :func:`to_toml` prints
+the draft to check and edit. A specific codec is proposed only when at least
+:data:`FIT_SHARE` of the values look like it (a few junk cells are tolerated, and reported),
+else a more general one (binary ``int64``, text ``utf8``, anything ``raw``): the bytes alone
+cannot tell everything apart, so the draft shows its evidence per column::
 
-    from culvert_py.ops import infer_schema, to_toml
     print(to_toml(infer_schema(store, "users", sample=1000)))
-
-Guesses are conservative: a specific codec is only proposed when at least 95% of the
-sampled values look like it (a few junk cells are tolerated and reported), else the next,
-more general one (binary: ``int64``; text: ``utf8``; anything: ``raw``). The bytes alone
-cannot tell everything apart (eight bytes are a long, a double or epoch milliseconds), so
-the draft says, per column, how many rows held the cell and how many did not decode.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 import struct
@@ -43,7 +40,8 @@ MAX_REGION_SCANS = 32
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_INT_TEXT = re.compile(r"[+-]?(0|[1-9][0-9]*)")  # no leading zeros: "007" is a code, not 7
+#: No leading zeros ("007" is a code, not 7); at most 18 digits, so always in int64's range.
+_INT_TEXT = re.compile(r"[+-]?(0|[1-9][0-9]{0,17})")
 _FLOAT_TEXT = re.compile(r"[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|NaN|-?Infinity")
 _ISO_TEXT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?)?"
@@ -62,6 +60,7 @@ _SECONDS = (946_684_800, 4_102_444_800)
 #: identifiers, dates and UUIDs, so they need two varying parts.
 _DELIMITERS = ("#", "|", ":", "-", "_")
 _STRONG_DELIMITERS = ("#", "|")
+_KEY_SHAPES = {"utf8": "UTF-8 text", "raw": "bytes", "int32": "4 bytes", "int64": "8 bytes"}
 
 #: Candidate (type, codec) pairs, most specific first; the first that fits is proposed.
 # fmt: off
@@ -74,6 +73,7 @@ _ORDER: tuple[tuple[str, str], ...] = (
 )
 # fmt: on
 _FLOAT32_WINDOW = ("float", "float32 window")  # looks like float32 but for a short decimal
+_DIGITS = ("str", "digits")  # decimal digits, but with leading zeros
 _NONZERO = "nonzero"
 
 
@@ -118,7 +118,8 @@ class InferredSchema:
     :ivar columns: row-key columns first, then one per cell
     :ivar rows_sampled: rows read
     :ivar regions_sampled: regions the rows were read from, and ``regions`` the table has
-    :ivar skipped: cells no schema can name (a qualifier that is not UTF-8 text), as reprs
+    :ivar left_out: what the draft does not name, and why: cells no schema can name (not
+        UTF-8 text), families with no cells in the sample
     """
 
     name: str
@@ -133,7 +134,7 @@ class InferredSchema:
     rows_sampled: int
     regions_sampled: int
     regions: int
-    skipped: tuple[str, ...] = ()
+    left_out: tuple[str, ...] = ()
 
 
 def infer_schema(
@@ -173,36 +174,29 @@ def infer_schema(
     if not rows:
         raise SchemaError(f"cannot infer a schema of {hbase_table!r}: it has no rows to sample")
     log.info("inferring %s from %d rows of %d/%d regions", hbase_table, len(rows), scanned, regions)
-    cells: dict[tuple[bytes, bytes], list[bytes]] = {}
-    skipped: set[str] = set()
-    for _, row in rows:
-        for column, value in row.items():
-            family, _, qualifier = column.partition(b":")
-            if qualifier == ADOPTED_VERSION_QUALIFIER.encode():
-                continue  # culvert_py's own cell, in a table adopted before
-            why = _unnameable(family, qualifier)
-            if why:
-                skipped.add(f"{short_repr(column)}: {why}")
-            else:
-                cells.setdefault((family, qualifier), []).append(value)
-    weight = Counter[str]()
-    for (family, _), values in cells.items():
-        weight[family.decode()] += len(values)
-    default = min(weight, key=lambda f: (-weight[f], f)) if weight else "d"
+    cells, left_out = _collect(rows)
+    weight = Counter(family for (family, _), values in cells.items() for _ in values)
+    families = store.families(hbase_table)
+    left_out += [f"family {f!r}: no cells in the sample" for f in families if f not in weight]
+    # The most cells wins, ties go to the first by name; a table of no cells keeps its own.
+    default = max(sorted(weight), key=weight.__getitem__, default=(families or ["d"])[0])
     codec, delimiter, key_types, key_misfits = _guess_row_key([key for key, _ in rows])
-    key_names = ["key"] if len(key_types) == 1 else [f"key_{i + 1}" for i in range(len(key_types))]
-    columns = [InferredColumn(k, t, None, None, len(rows)) for k, t in zip(key_names, key_types)]
+    numbered = len(key_types) > 1
+    columns = [
+        InferredColumn(f"key_{i}" if numbered else "key", t, None, None, len(rows))
+        for i, t in enumerate(key_types, 1)
+    ]
+    key_names = tuple(c.name for c in columns)
     taken = set(key_names)
-    ordered = sorted(cells, key=lambda fq: (fq[0].decode() != default, fq))
-    for family, qualifier in ordered:
-        fam, qual = family.decode(), qualifier.decode()
-        column = _column_name(fam, qual, taken)
-        columns.append(_guess_cell(column, f"{fam}:{qual}", qual, cells[family, qualifier]))
+    for family, qualifier in sorted(cells, key=lambda fq: (fq[0] != default, fq)):
+        column = _column_name(family, qualifier, taken)
+        values = cells[family, qualifier]
+        columns.append(_guess_cell(column, f"{family}:{qualifier}", qualifier, values))
     return InferredSchema(
         name=name,
         hbase_table=hbase_table,
         family=default,
-        row_key=tuple(key_names),
+        row_key=key_names,
         row_key_codec=codec,
         row_key_delimiter=delimiter,
         key_misfits=key_misfits,
@@ -211,7 +205,7 @@ def infer_schema(
         rows_sampled=len(rows),
         regions_sampled=scanned,
         regions=regions,
-        skipped=tuple(sorted(skipped)),
+        left_out=tuple(left_out),
     )
 
 
@@ -228,10 +222,9 @@ def to_toml(inferred: InferredSchema) -> str:
     t = f"tables.{s.name}"
     regions = f"{s.regions_sampled} of {s.regions} regions" if s.regions > 1 else "1 region"
     out = [
-        f"# Draft schema of HBase table {s.hbase_table!r}, guessed by `culvert schema infer`",
-        f"# from {s.rows_sampled:,} sampled rows ({regions}). Every type and codec is a guess",
-        "# from the bytes alone: check each one, rename columns freely (keep `cell`), then",
-        "# apply the file.",
+        f"# Draft schema of HBase table {s.hbase_table!r} from {s.rows_sampled:,} sampled rows"
+        f" ({regions}).",
+        "# Types and codecs are guesses from the bytes: check each one, rename columns freely.",
         "",
         f"[{t}]",
         "existing = true",
@@ -256,7 +249,7 @@ def to_toml(inferred: InferredSchema) -> str:
             f"codec = {_toml_string(c.codec or '')} }}"
         )
         out.append(f"{c.name:<{width}} = {spec}  # {_evidence(c, s.rows_sampled)}")
-    out += [f"# skipped {cell}" for cell in s.skipped]
+    out += [f"# left out: {what}" for what in s.left_out]
     return "\n".join(out) + "\n"
 
 
@@ -283,25 +276,43 @@ def _sample(store: Store, hbase_table: str, sample: int) -> tuple[list, int, int
     return rows, count, len(regions)
 
 
+def _collect(rows: list) -> tuple[dict[tuple[str, str], list[bytes]], list[str]]:
+    """``({(family, qualifier): values}, skipped cells)`` of the sampled rows."""
+    cells: dict[tuple[str, str], list[bytes]] = {}
+    skipped: set[str] = set()
+    for _, row in rows:
+        for column, value in row.items():
+            try:
+                family, _, qualifier = column.decode("utf-8").partition(":")
+            except UnicodeDecodeError:
+                family = qualifier = ""
+            if qualifier == ADOPTED_VERSION_QUALIFIER:
+                continue  # culvert_py's own cell, in a table adopted before
+            if FAMILY.match(family) and qualifier:
+                cells.setdefault((family, qualifier), []).append(value)
+            else:
+                skipped.add(f"{short_repr(column)}: a schema names only UTF-8 family:qualifier")
+    return cells, sorted(skipped)
+
+
 # -- guessing a cell --------------------------------------------------------------------
 
 
 def _guess_cell(name: str, cell: str, qualifier: str, values: list[bytes]) -> InferredColumn:
-    timeish = _hints_time(qualifier)
     looks = Counter[tuple[str, str] | str]()
     nonempty = [v for v in values if v]
     for value in nonempty:
-        shapes = _shapes(value, timeish)
+        shapes = _shapes(value)
         looks.update(shapes)
         if any(s[1].startswith("float") for s in shapes) and value.strip(b"\x00"):
             looks[_NONZERO] += 1
-    hint = None
     if not nonempty:
         type_name, codec = "bytes", "raw"
         hint = "every sampled value is empty (a marker cell?)"
     else:
-        type_name, codec = next(c for c in _ORDER if _fits(c, looks, len(nonempty)))
-        hint = _hint(codec, looks, nonempty, timeish)
+        timeish = _hints_time(qualifier)
+        type_name, codec = next(c for c in _ORDER if _fits(c, looks, len(nonempty), timeish))
+        hint = _hint(codec, looks, len(nonempty))
     decoder = codec_for(type_name, codec)
     misfits, example, misfit_example = 0, None, None
     for value in values:
@@ -318,15 +329,17 @@ def _guess_cell(name: str, cell: str, qualifier: str, values: list[bytes]) -> In
     )
 
 
-def _fits(candidate: tuple[str, str], looks: Counter, n: int) -> bool:
+def _fits(candidate: tuple[str, str], looks: Counter, n: int, timeish: bool) -> bool:
     if candidate == ("bytes", "raw"):
         return True
+    if candidate[1].startswith("epoch") and not timeish:
+        return False  # conservative: a long in the range could be anything
     if candidate[0] == "float" and candidate[1] != "text" and not looks[_NONZERO]:
         return False  # all zeros: as much a long (or int) as a double, and longs are commoner
     return looks[candidate] >= FIT_SHARE * n
 
 
-def _shapes(value: bytes, timeish: bool) -> list:
+def _shapes(value: bytes) -> list:
     """The candidates ``value`` looks like (besides ``raw``, which everything is)."""
     text = _text(value)
     if text is not None:
@@ -336,9 +349,9 @@ def _shapes(value: bytes, timeish: bool) -> list:
         shapes.append(("bool", "bool"))
     elif len(value) == 8:
         (i,), (d,) = struct.unpack(">q", value), struct.unpack(">d", value)
-        if timeish and _MILLIS[0] <= i < _MILLIS[1]:
+        if _MILLIS[0] <= i < _MILLIS[1]:
             shapes.append(("datetime", "epoch_millis"))
-        if timeish and _SECONDS[0] <= i < _SECONDS[1]:
+        if _SECONDS[0] <= i < _SECONDS[1]:
             shapes.append(("datetime", "epoch_seconds"))
         # A double of a "small" exponent is a long of at least 2**61 (and no long below
         # 2**60 in magnitude reads as one), so the two readings barely overlap.
@@ -361,33 +374,29 @@ def _text_shapes(text: str) -> list:
     shapes: list = []
     if text.lower() in ("true", "false"):
         shapes.append(("bool", "text"))
-    if _INT_TEXT.fullmatch(text) and -(2**63) <= int(text) < 2**63:
+    if _INT_TEXT.fullmatch(text):
         shapes.append(("int", "text"))
+    elif text.isascii() and text.isdigit():
+        shapes.append(_DIGITS)
     if _FLOAT_TEXT.fullmatch(text):
         shapes.append(("float", "text"))
-    if _ISO_TEXT.fullmatch(text) and _iso(text):
+    if _ISO_TEXT.fullmatch(text) and _decodes(("datetime", "iso8601"), text.encode()):
         shapes.append(("datetime", "iso8601"))
     shapes.append(("str", "utf8"))
     return shapes
 
 
-def _hint(codec: str, looks: Counter, values: list[bytes], timeish: bool) -> str | None:
-    n = len(values)
-    if codec == "int64" and not timeish:
-        millis = sum(
-            _MILLIS[0] <= struct.unpack(">q", v)[0] < _MILLIS[1] for v in values if len(v) == 8
+def _hint(codec: str, looks: Counter, n: int) -> str | None:
+    """Another reading of the values than ``codec``, for the user to choose."""
+    if codec == "int64" and looks["datetime", "epoch_millis"] >= FIT_SHARE * n:
+        return (
+            "the values look like epoch milliseconds (2000..2100); if they are, "
+            'type = "datetime", codec = "epoch_millis"'
         )
-        if millis >= FIT_SHARE * n:
-            return (
-                "the values look like epoch milliseconds (2000..2100); if they are, "
-                'type = "datetime", codec = "epoch_millis"'
-            )
     if codec == "int32" and looks[_FLOAT32_WINDOW] + looks["float", "float32"] >= FIT_SHARE * n:
         return 'the values also read as float32 numbers; if so, type = "float", codec = "float32"'
-    if codec == "utf8" and looks["int", "text"] < FIT_SHARE * n:
-        digits = sum(bool(re.fullmatch(rb"[0-9]+", v)) for v in values)
-        if digits >= FIT_SHARE * n:
-            return "decimal digits with leading zeros (codes, not numbers?): kept as str"
+    if codec == "utf8" and looks[_DIGITS] >= FIT_SHARE * n:
+        return "decimal digits with leading zeros (codes, not numbers?): kept as str"
     return None
 
 
@@ -395,10 +404,10 @@ def _short_float32(value: bytes, f: float) -> bool:
     return any(struct.pack(">f", float(f"{f:.{p}g}")) == value for p in range(1, 7))
 
 
-def _iso(text: str) -> bool:
+def _decodes(candidate: tuple[str, str], value: bytes) -> bool:
     try:
-        datetime.fromisoformat(text)
-    except ValueError:
+        codec_for(*candidate).decode(value)
+    except EncodingError:
         return False
     return True
 
@@ -427,11 +436,9 @@ def _guess_row_key(keys: list[bytes]) -> tuple[str, str | None, list[str], int]:
     texts = [t for t in (_text(k) for k in keys) if t is not None]
     if len(texts) >= FIT_SHARE * n:
         for delimiter in _DELIMITERS:
-            parts = _composite(texts, delimiter, n)
-            if parts:
-                splits = [t.split(delimiter) for t in texts]
-                fitting = [p for p in splits if len(p) == parts]
-                types = [_key_part_type(p[i] for p in fitting) for i in range(parts)]
+            fitting = _composite(texts, delimiter, n)
+            if fitting:
+                types = [_key_part_type(p[i] for p in fitting) for i in range(len(fitting[0]))]
                 return "utf8", delimiter, types, n - len(fitting)
         return "utf8", None, [_key_part_type(texts)], n - len(texts)
     for codec, size in (("int64", 8), ("int32", 4)):
@@ -444,47 +451,33 @@ def _guess_row_key(keys: list[bytes]) -> tuple[str, str | None, list[str], int]:
 def _key_part_type(parts) -> str:
     """``int`` when every part is a decimal integer as Java's ``Long.toString`` writes it
     (a key that fails to parse is a row no query can address), else ``str``."""
-    ok = all(_INT_TEXT.fullmatch(p) and -(2**63) <= int(p) < 2**63 for p in parts)
-    return "int" if ok else "str"
+    return "int" if all(_INT_TEXT.fullmatch(p) for p in parts) else "str"
 
 
-def _composite(texts: list[str], delimiter: str, n: int) -> int:
-    """The number of parts the keys split into at ``delimiter``; 0 when they do not."""
-    splits = [t.split(delimiter) for t in texts]
-    counts = Counter(len(s) for s in splits if all(s))
-    if not counts:
-        return 0
-    parts, fits = counts.most_common(1)[0]
+def _composite(texts: list[str], delimiter: str, n: int) -> list[list[str]]:
+    """The keys that split at ``delimiter`` into the commonest number of parts (at least
+    two, none empty), when they are nearly all; else ``[]``."""
+    splits = [s for s in (t.split(delimiter) for t in texts) if all(s)]
+    parts, fits = Counter(len(s) for s in splits).most_common(1)[0] if splits else (0, 0)
     if parts < 2 or fits < FIT_SHARE * n:
-        return 0
+        return []
+    fitting = [s for s in splits if len(s) == parts]
     if delimiter in _STRONG_DELIMITERS:
-        return parts
+        return fitting
     if any(_UUID_TEXT.fullmatch(t) or _ISO_TEXT.fullmatch(t) for t in texts):
-        return 0
-    varying = sum(len({s[i] for s in splits if len(s) == parts}) > 1 for i in range(parts))
-    return parts if varying >= 2 else 0
+        return []
+    varying = sum(len({s[i] for s in fitting}) > 1 for i in range(parts))
+    return fitting if varying >= 2 else []
 
 
 # -- names and TOML ---------------------------------------------------------------------
-
-
-def _unnameable(family: bytes, qualifier: bytes) -> str | None:
-    """Why a schema cannot name the cell ``family:qualifier``, or ``None`` when it can."""
-    try:
-        if FAMILY.match(family.decode("utf-8")) and qualifier.decode("utf-8"):
-            return None
-    except UnicodeDecodeError:
-        return "a qualifier that is not UTF-8 text cannot be named"
-    return "a schema names a cell as family:qualifier, both non-empty text"
 
 
 def _identifier(text: str, fallback: str) -> str:
     """``text`` as a schema name: accents dropped, other characters to ``_``."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     name = re.sub(r"[^A-Za-z0-9]+", "_", plain).strip("_")
-    if not name:
-        return fallback
-    return name if name[0].isalpha() else f"{fallback}_{name}"
+    return name if name[:1].isalpha() else f"{fallback}_{name}".rstrip("_")
 
 
 def _column_name(family: str, qualifier: str, taken: set[str]) -> str:
@@ -508,12 +501,7 @@ def _evidence(c: InferredColumn, rows: int) -> str:
 
 
 def _key_evidence(s: InferredSchema) -> str:
-    shape = {
-        "utf8": "UTF-8 text",
-        "raw": "bytes",
-        "int32": "4 bytes (Bytes.toBytes(int))",
-        "int64": "8 bytes (Bytes.toBytes(long))",
-    }[s.row_key_codec]
+    shape = _KEY_SHAPES[s.row_key_codec]
     if s.row_key_delimiter is not None:
         shape += f" of {len(s.row_key)} parts split by {s.row_key_delimiter!r}"
     fits = s.rows_sampled - s.key_misfits
@@ -521,6 +509,5 @@ def _key_evidence(s: InferredSchema) -> str:
 
 
 def _toml_string(text: str) -> str:
-    """``text`` as a TOML basic string."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\u{ord(m.group()):04x}", escaped) + '"'
+    # JSON's escapes are TOML's, but for DEL, which TOML also wants escaped.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

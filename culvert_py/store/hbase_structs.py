@@ -165,16 +165,19 @@ def thrift2_row_mutations(mutation: RowMutation, timestamp: int, table: str):
     :raises ArgumentError: as :func:`batch_mutation`
     """
     muts = []
-    if mutation.deletes:
-        columns = []
-        for col in mutation.deletes:
-            family, _, qualifier = normalise_column(col).partition(b":")
-            columns.append(
-                thrift2.TColumn(family=family, qualifier=qualifier or None, timestamp=timestamp)
-            )
-        delete = thrift2.TDelete(
-            row=mutation.row, columns=columns, deleteType=thrift2.TDeleteType.DELETE_COLUMNS
+    # Thrift2 reads the delete type per TDelete: DELETE_COLUMNS with no qualifier deletes the
+    # empty qualifier, not the family, so whole families go in a DELETE_FAMILY of their own.
+    by_type: dict[int, list] = {}
+    for col in mutation.deletes:
+        family, _, qualifier = normalise_column(col).partition(b":")
+        kind = (
+            thrift2.TDeleteType.DELETE_COLUMNS if qualifier else thrift2.TDeleteType.DELETE_FAMILY
         )
+        by_type.setdefault(kind, []).append(
+            thrift2.TColumn(family=family, qualifier=qualifier or None, timestamp=timestamp)
+        )
+    for kind, columns in by_type.items():
+        delete = thrift2.TDelete(row=mutation.row, columns=columns, deleteType=kind)
         muts.append(thrift2.TMutation(deleteSingle=delete))
     muts.append(thrift2.TMutation(put=thrift2_put(mutation, timestamp, table)))
     return thrift2.TRowMutations(row=mutation.row, mutations=muts)
