@@ -180,7 +180,7 @@ def infer_schema(
     left_out += [f"family {f!r}: no cells in the sample" for f in families if f not in weight]
     # The most cells wins, ties go to the first by name; a table of no cells keeps its own.
     default = max(sorted(weight), key=weight.__getitem__, default=(families or ["d"])[0])
-    codec, delimiter, key_types, key_misfits = _guess_row_key([key for key, _ in rows])
+    codec, delimiter, key_types, key_misfits, key = _guess_row_key([key for key, _ in rows])
     numbered = len(key_types) > 1
     columns = [
         InferredColumn(f"key_{i}" if numbered else "key", t, None, None, len(rows))
@@ -200,7 +200,7 @@ def infer_schema(
         row_key_codec=codec,
         row_key_delimiter=delimiter,
         key_misfits=key_misfits,
-        key_example=short_repr(_text(rows[0][0]) or rows[0][0]),
+        key_example=short_repr(key),
         columns=tuple(columns),
         rows_sampled=len(rows),
         regions_sampled=scanned,
@@ -430,8 +430,8 @@ def _hints_time(qualifier: str) -> bool:
 # -- guessing the row key ---------------------------------------------------------------
 
 
-def _guess_row_key(keys: list[bytes]) -> tuple[str, str | None, list[str], int]:
-    """``(codec, delimiter, part types, misfits)`` for the sampled row keys."""
+def _guess_row_key(keys: list[bytes]) -> tuple[str, str | None, list[str], int, object]:
+    """``(codec, delimiter, part types, misfits, an example)`` for the sampled row keys."""
     n = len(keys)
     texts = [t for t in (_text(k) for k in keys) if t is not None]
     if len(texts) >= FIT_SHARE * n:
@@ -439,13 +439,14 @@ def _guess_row_key(keys: list[bytes]) -> tuple[str, str | None, list[str], int]:
             fitting = _composite(texts, delimiter, n)
             if fitting:
                 types = [_key_part_type(p[i] for p in fitting) for i in range(len(fitting[0]))]
-                return "utf8", delimiter, types, n - len(fitting)
-        return "utf8", None, [_key_part_type(texts)], n - len(texts)
+                return "utf8", delimiter, types, n - len(fitting), delimiter.join(fitting[0])
+        return "utf8", None, [_key_part_type(texts)], n - len(texts), texts[0]
     for codec, size in (("int64", 8), ("int32", 4)):
-        fits = sum(len(k) == size for k in keys)
-        if fits >= FIT_SHARE * n:
-            return codec, None, ["int"], n - fits
-    return "raw", None, ["bytes"], 0
+        fitting_keys = [k for k in keys if len(k) == size]
+        if len(fitting_keys) >= FIT_SHARE * n:
+            example = int.from_bytes(fitting_keys[0], "big", signed=True)
+            return codec, None, ["int"], n - len(fitting_keys), example
+    return "raw", None, ["bytes"], 0, keys[0]
 
 
 def _key_part_type(parts) -> str:
