@@ -256,6 +256,7 @@ class Bench:
         self.name = f"bench_adopted_{tag}"  # its adopted schema name
         self.native = f"bench_native_{tag}"
         self.adopted_applied = self.native_applied = False
+        self.made: list[str] = []  # store tables culvert_py created for this run
         self.changed: dict[int, tuple[int, float]] = {}
         self.profiler = Profiler(args.profile)
         self.pool = ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="bench")
@@ -306,6 +307,7 @@ class Bench:
         t0 = time.perf_counter()
         applied = self.db.apply_schema(adopted_schema(self.name, self.foreign, BY_AGE))
         self.adopted_applied = True
+        self.made += self.store_tables(self.name)
         apply_s = time.perf_counter() - t0
         assert applied["indexes"] == {f"{self.name}.by_age": "BUILDING"}, applied
         t0, c0 = time.perf_counter(), cpu_seconds()
@@ -405,6 +407,7 @@ class Bench:
     def prepare_queries(self) -> dict:
         t0 = time.perf_counter()
         self.db.apply_schema(adopted_schema(self.name, self.foreign, BY_AGE | BY_EMAIL))
+        self.made += self.store_tables(self.name)
         report = ops.build_index(
             self.db, self.name, "by_email", workers=self.args.workers, grace_seconds=0
         )
@@ -414,6 +417,7 @@ class Bench:
         t0 = time.perf_counter()
         self.db.apply_schema(native_schema(self.native))
         self.native_applied = True
+        self.made += self.store_tables(self.native)
         native = self.db.table(self.native)
         loaded = native.put_many(
             (native_row(r) for _, r in make_rows(self.args.rows, self.changed)), bulk=True
@@ -492,16 +496,39 @@ class Bench:
             checked += len(a)
         return checked
 
+    def store_tables(self, name: str) -> list[str]:
+        """The store tables culvert_py made for table ``name``: its index tables, and the
+        primary table of a native one."""
+        definition = self.db.table(name).definition
+        tables = [i.hbase_table for i in definition.indexes.values()]
+        return tables if definition.existing else [*tables, definition.hbase_table]
+
     def close(self) -> None:
+        """Drop everything this run created, step by step: a failed step (another process
+        wiped the dev HBase meanwhile, say) does not stop the others."""
         self.pool.shutdown(wait=True)
+        steps = []
+        if not self.args.keep:
+            for name, applied in (
+                (self.name, self.adopted_applied),
+                (self.native, self.native_applied),
+            ):
+                if applied:
+                    steps.append((f"drop {name}", lambda n=name: self.db.drop_table(n)))
+            if self.adopted_applied:  # drop_table leaves the sync watermark behind
+                steps.append(
+                    ("sync watermark", lambda: self.db.meta.delete_doc(SYNC_DOC, self.name))
+                )
+            # Whatever drop_table could not reach (no-ops when already gone).
+            steps += [(f"delete {t}", lambda t=t: self.store.delete_table(t)) for t in self.made]
+            steps.append((f"delete {self.foreign}", lambda: self.store.delete_table(self.foreign)))
         try:
-            if not self.args.keep:
-                if self.adopted_applied:
-                    self.db.drop_table(self.name)  # detaches; drops its index tables
-                    self.db.meta.delete_doc(SYNC_DOC, self.name)  # drop_table leaves it
-                if self.native_applied:
-                    self.db.drop_table(self.native)
-                self.store.delete_table(self.foreign)
+            for label, step in steps:
+                try:
+                    step()
+                except Exception as exc:  # clean up as much as possible
+                    first = (str(exc).splitlines() or [repr(exc)])[0]
+                    print(f"  cleanup: {label} failed: {first[:200]}")
         finally:
             self.db.close()
             self.store.close()
