@@ -102,8 +102,7 @@ def store_tables(table: TableDef) -> list[TableSpec]:
 
 def table_families(table: TableDef) -> list[str]:
     """The column families the primary cells of ``table`` live in, sorted."""
-    cells = getattr(table, "cells", None) or {}
-    return sorted({table.family, *(c.split(":", 1)[0] for c in cells.values())})
+    return sorted({table.family, *(c.split(":", 1)[0] for c in table.cells.values())})
 
 
 def primary_key(table: TableDef, row: Mapping[str, object]) -> bytes:
