@@ -24,14 +24,25 @@ its baseline in the same run:
    answer is compared between the two tables.
 
 Every table it creates is dropped at the end (``--keep`` keeps them). Prints a small table per
-section and a last line ``RESULT build_vs_scan=… sync_speedup=… query_p50_ratio=… rows=…``.
+section as it finishes and a last line ``RESULT build_vs_scan=… sync_speedup=…
+query_p50_ratio=… rows=…``; "client CPU" is this process's CPU time (all threads) during the
+subject: near its wall time, the subject is bound by Python, not by HBase.
 
-Runs on the dev HBase (default) or SQLite (``--store sqlite:///bench.db``). At the default
-200,000 rows it takes about 3 minutes on this 2-core machine; ``--rows 1000000`` (the size
-issue 10 names) about 15 minutes, most of it loading the two tables.
+``--flush`` flushes the foreign table to store files after the load and after the build (a
+JVM on the jars hbase/hbase-local resolved; neither Thrift gateway can flush), as HBase itself
+does within the hour: a sync's time-range scan then skips the hour-old files, where without
+it the region servers filter every cell still in the memstore. ``--profile DIR`` writes a
+cProfile of each subject, pool threads included (the times of a profiled run are inflated).
+
+Runs on the dev HBase (default) or SQLite (``--store sqlite:///bench.db``). On this 2-core
+machine (shared): the default 200,000 rows take about 4-5 minutes, ``--rows 20000`` on SQLite
+about 25 s. ``--rows 1000000`` (the size issue 10 names) takes about 20 minutes: the load
+about 1 minute, and every step after it about five times its 200,000-row time (the builds and
+the native load are linear in the rows, the queries are not); a run here reached the rebuild
+after about 8 minutes.
 
     python bench/adopt.py [--rows 200000] [--store hbase://127.0.0.1:9090?thrift2_port=9091]
-        [--regions 4] [--workers 8] [--changed 0.01] [--queries 200] [--profile DIR]
+        [--regions 4] [--workers 8] [--changed 0.01] [--queries 200] [--flush] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -558,6 +569,7 @@ def main() -> None:
 
     bench = Bench(args)
     started = time.perf_counter()
+    flushed = args.flush and args.store.startswith("hbase://")
     try:
         print(
             f"{args.rows:,} rows, {args.regions} regions, {args.workers} workers on "
@@ -568,7 +580,9 @@ def main() -> None:
         print(f"  foreign table loaded in {load_s:.1f} s", flush=True)
         bench.flush()  # an hour-old load is in store files
         build = bench.build_vs_scan()
+        build_ratio, build_only = print_build(args, build)
         sync = bench.sync_vs_rebuild()
+        speedup = print_sync(args, sync, flushed)
         prep = bench.prepare_queries()
         print(
             f"  by_email built in {prep['email_build_s']:.1f} s; native table loaded in "
@@ -577,10 +591,27 @@ def main() -> None:
         )
         query = bench.queries()
         checked = bench.check_range_answers()
+        ratios = print_queries(args, query, checked)
     finally:
         bench.close()
     total_s = time.perf_counter() - started
+    worst = max(ratios.values())
+    print(f"   total {total_s:.0f} s")
+    print(
+        f"RESULT build_vs_scan={build_ratio:.2f} build_only_vs_scan={build_only:.2f} "
+        f"sync_speedup={speedup:.1f} query_p50_ratio={worst:.2f} "
+        f"point_p50_ratio={ratios['point']:.2f} range_p50_ratio={ratios['range']:.2f} "
+        f"rows={args.rows} flushed={int(flushed)} scan_s={build['scan_s']:.2f} "
+        f"build_s={build['build_s']:.2f} "
+        f"apply_s={build['apply_s']:.2f} sync_s={sync['sync_s']:.2f} "
+        f"rebuild_s={sync['rebuild_s']:.2f} "
+        f"point_p50_ms={query['point']['adopted_p50'] * 1000:.2f} "
+        f"range_p50_ms={query['range']['adopted_p50'] * 1000:.2f} total_s={total_s:.0f}"
+    )
 
+
+def print_build(args, build: dict) -> tuple[float, float]:
+    """Section 1's table; returns (apply + build, build alone) over the raw scan."""
     subject_s = build["apply_s"] + build["build_s"]
     build_ratio = subject_s / build["scan_s"]
     build_only = build["build_s"] / build["scan_s"]
@@ -594,13 +625,16 @@ def main() -> None:
     ]:
         print(f"   {label:<40}{s:>9.2f}{args.rows / s:>11,.0f}{c:>14}")
     print(f"   ratio {build_ratio:.2f}x (build only {build_only:.2f}x; target <= 1.3x)")
+    print(flush=True)
+    return build_ratio, build_only
 
+
+def print_sync(args, sync: dict, flushed: bool) -> float:
+    """Section 2's table; returns rebuild over sync."""
     speedup = sync["rebuild_s"] / sync["sync_s"]
-    print()
-    flushed = "; table flushed first" if args.flush and args.store.startswith("hbase") else ""
     print(
         f"2. {sync['changed']:,} rows ({args.changed:.1%}) changed behind culvert_py's back"
-        f"{flushed}"
+        + ("; table flushed first" if flushed else "")
     )
     print(f"   {'':<40}{'seconds':>9}{'client CPU s':>14}")
     print(
@@ -613,7 +647,12 @@ def main() -> None:
         f"{sync['sync_entries']:,} entries)"
     )
     print(f"   speedup {speedup:.1f}x (target >= 10x)")
+    print(flush=True)
+    return speedup
 
+
+def print_queries(args, query: dict, checked: int) -> dict[str, float]:
+    """Section 3's table; returns the p50 ratio adopted/native per kind of query."""
     ratios = {k: v["adopted_p50"] / v["native_p50"] for k, v in query.items()}
     print()
     print(f"3. query latency, {args.queries} queries of each kind (ms; non-covered)")
@@ -628,18 +667,7 @@ def main() -> None:
         print(f"   {labels[kind]:<30}{v['rows']:>7.0f}{a:>18}{b:>18}{ratios[kind]:>10.2f}x")
     worst = max(ratios.values())
     print(f"   worst p50 ratio {worst:.2f}x (target <= 1.1x); {checked:,} range rows compared")
-    print(f"   total {total_s:.0f} s")
-    print(
-        f"RESULT build_vs_scan={build_ratio:.2f} build_only_vs_scan={build_only:.2f} "
-        f"sync_speedup={speedup:.1f} query_p50_ratio={worst:.2f} "
-        f"point_p50_ratio={ratios['point']:.2f} range_p50_ratio={ratios['range']:.2f} "
-        f"rows={args.rows} flushed={int(bool(flushed))} scan_s={build['scan_s']:.2f} "
-        f"build_s={build['build_s']:.2f} "
-        f"apply_s={build['apply_s']:.2f} sync_s={sync['sync_s']:.2f} "
-        f"rebuild_s={sync['rebuild_s']:.2f} "
-        f"point_p50_ms={query['point']['adopted_p50'] * 1000:.2f} "
-        f"range_p50_ms={query['range']['adopted_p50'] * 1000:.2f} total_s={total_s:.0f}"
-    )
+    return ratios
 
 
 if __name__ == "__main__":
