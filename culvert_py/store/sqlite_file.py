@@ -35,6 +35,7 @@ import random
 import sqlite3
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -145,7 +146,11 @@ class SQLiteFile:
                     _rollback(db)
                     if not _is_busy(exc):
                         raise StoreError(f"{failure}: {exc}") from exc
-                    busy = exc
+                    # The traceback's frames hold ``work``'s unfinished cursors, and an
+                    # unfinished cursor keeps its read lock: held through the pause, it
+                    # would block the very writer this process is waiting for.
+                    traceback.clear_frames(exc.__traceback__)
+                    busy = exc.with_traceback(None)
                 except BaseException:
                     _rollback(db)
                     raise
@@ -196,7 +201,7 @@ class SQLiteFile:
         # must be refused untouched, not switched to WAL mode or given our tables.
         missing = self.transact(self._check_layout, False, cannot)
         if self.path != ":memory:":
-            self.transact(lambda db: db.execute("PRAGMA journal_mode=WAL"), False, cannot)
+            self.transact(lambda db: db.execute("PRAGMA journal_mode=WAL").fetchall(), False, cannot)
             self._db.execute("PRAGMA synchronous=NORMAL")
         if missing:
 
