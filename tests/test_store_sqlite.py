@@ -455,3 +455,37 @@ def test_malformed_sqlite_options_name_the_option(tmp_path, query, message):
     url = f"sqlite:///{tmp_path / 'x.db'}?{query}"
     assert message in open_error(url) and url in open_error(url)
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_busy_attempt_leaves_no_cursor_holding_the_file(tmp_path):
+    # An attempt that fails while one of its cursors is unfinished must not keep that cursor
+    # (and its lock) alive through the retry. Before a new file is switched to WAL mode an
+    # unfinished read holds a SHARED lock that blocks every other process's commit: kept
+    # alive by the failed attempt's traceback, it deadlocked four processes opening one new
+    # file until their timeout (a CI failure).
+    from culvert_py.store.sqlite_file import SQLiteFile
+
+    path = str(tmp_path / "stale.db")
+    with SQLiteFile(path, read_only=False, timeout=3.0) as file:
+        file.transact(lambda db: db.execute("PRAGMA journal_mode=DELETE").fetchall(), False, "")
+        file.transact(lambda db: db.execute("CREATE TABLE t (k INTEGER)"), True, "setup")
+        file.transact(lambda db: db.execute("INSERT INTO t VALUES (1), (2), (3)"), True, "")
+        other = sqlite3.connect(path, isolation_level=None, timeout=0.5)
+        outcome = []
+
+        def work(db):
+            if not outcome:
+                unfinished = db.execute("SELECT k FROM t")
+                unfinished.fetchone()  # this connection now holds a SHARED lock
+                outcome.append("busy")
+                raise sqlite3.OperationalError("database is locked")
+            try:
+                other.execute("INSERT INTO t VALUES (4)")  # needs every SHARED lock gone
+                outcome.append("written")
+            except sqlite3.OperationalError as exc:
+                outcome.append(str(exc))
+            return len(db.execute("SELECT k FROM t").fetchall())
+
+        assert file.transact(work, False, "read") == 4
+        other.close()
+    assert outcome == ["busy", "written"]
