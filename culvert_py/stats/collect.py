@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_EXCEPTION, Executor, wait
 
 from culvert_py.clock import now_ms
@@ -224,7 +224,12 @@ class _IndexSummary:
         return tuple(fanouts)
 
 
-def collect_stats(store: Store, table: TableDef, executor: Executor | None = None) -> TableStats:
+def collect_stats(
+    store: Store,
+    table: TableDef,
+    executor: Executor | None = None,
+    indexes: Collection[str] | None = None,
+) -> TableStats:
     """Scan every index table and the primary table of ``table`` and summarise them.
 
     One scan per salt bucket of each index (reading only the state cell, to keep cells
@@ -235,6 +240,7 @@ def collect_stats(store: Store, table: TableDef, executor: Executor | None = Non
     :param store: the store holding the tables
     :param table: the table definition; every index in it is summarised, whatever its state
     :param executor: thread pool to run the scans on; ``None`` runs them one after another
+    :param indexes: summarise only these indexes (``None``: all)
     :return: the statistics
     :raises StoreError: when a table cannot be scanned (e.g. an index table is missing)
     :raises EncodingError: for an entry key that does not decode as the index's columns
@@ -244,6 +250,8 @@ def collect_stats(store: Store, table: TableDef, executor: Executor | None = Non
     summaries: dict[str, _IndexSummary] = {}
     tasks: list[Callable[[], None]] = []
     for name, index in table.indexes.items():
+        if indexes is not None and name not in indexes:
+            continue
         keys = IndexKeys(table, index)
         summaries[name] = _IndexSummary(keys)
         handle = store.table(index.hbase_table)
@@ -347,6 +355,37 @@ def refresh_stats(
     :raises StoreError: when a table cannot be scanned or the meta table written
     """
     stats = collect_stats(store, table, executor)
+    meta.save_stats(table.name, stats.to_json())
+    return stats
+
+
+def refresh_index_stats(
+    meta: Meta,
+    store: Store,
+    table: TableDef,
+    indexes: Collection[str],
+    executor: Executor | None = None,
+) -> TableStats:
+    """Collect the statistics of some indexes (and the table's rows) into the stored ones.
+
+    What a build calls when it has filled an index: the other indexes keep their stored
+    figures, so only the new index table and the primary table's version cells are read.
+    Without stored statistics every index is collected.
+
+    :param meta: the meta table of ``store``
+    :param store: the store holding the table and its indexes
+    :param table: the table definition
+    :param indexes: names of the indexes to collect
+    :param executor: thread pool to scan on (``None``: one scan after another)
+    :return: the statistics just stored
+    :raises StoreError: when a table cannot be scanned or the meta table written
+    """
+    stored = load_stats(meta, table.name)
+    if stored is None:
+        return refresh_stats(meta, store, table, executor)
+    fresh = collect_stats(store, table, executor, indexes)
+    kept = {n: s for n, s in stored.indexes.items() if n in table.indexes and n not in indexes}
+    stats = TableStats(table.name, fresh.rows, kept | dict(fresh.indexes), fresh.updated_ms)
     meta.save_stats(table.name, stats.to_json())
     return stats
 
