@@ -293,22 +293,26 @@ class Prober:
         read = 0
         for number in range(PROBE_ROUNDS):
             pending = self._undecided(accesses) if number else accesses
-            tasks = [(a, u) for a in pending if a.cached is None for u in a.units if not u.done]
-            if not tasks:
-                return
-            counts = self._run(tasks, cap)
-            for (access, _), n in zip(tasks, counts, strict=True):
-                access.read += n
-                access.scans += 1
-            read += sum(counts)
+            read += self._read([(a, u) for a in pending for u in a.units if not u.done], cap)
+            # A small sample is worth counting out in every bucket, right away: a selective
+            # access is then exact before the next round asks who can still win.
+            widened = [a for a in accesses if a.widen(self.limit)]
+            read += self._read([(a, u) for a in widened for u in a.units if not u.done], cap)
             cheapest = min(a.cost for a in accesses)
-            if read >= max(PROBE_MIN_BUDGET, PROBE_SHARE * cheapest):
+            if not self._undecided(accesses) or read >= max(
+                PROBE_MIN_BUDGET, PROBE_SHARE * cheapest
+            ):
                 return
-            if number + 1 < PROBE_ROUNDS:
-                # A small sample is worth counting out in every bucket next round.
-                for access in accesses:
-                    access.widen(self.limit)
             cap *= PROBE_GROWTH
+
+    def _read(self, tasks: list[tuple[_Access, _Unit]], cap: int) -> int:
+        """Read ``cap`` more entries of each unit of ``tasks``, in parallel; entries read."""
+        tasks = [(a, u) for a, u in tasks if a.cached is None]
+        counts = self._run(tasks, cap)
+        for (access, _), n in zip(tasks, counts, strict=True):
+            access.read += n
+            access.scans += 1
+        return sum(counts)
 
     @staticmethod
     def _undecided(accesses: list[_Access]) -> list[_Access]:
