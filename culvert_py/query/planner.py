@@ -100,6 +100,7 @@ class Planner:
         self.prober = prober
         self._probes: list[ProbeReport] = []
         self._probed_rows: float | None = None
+        self._bounds: set[int] = set()  # ids of scans whose probed entries are lower bounds
         self.stats = stats
         self.filter_pushdown = filter_pushdown
         self.states = dict(states)
@@ -164,7 +165,7 @@ class Planner:
                 f"(known: {', '.join(self.table.indexes) or 'none'})"
             )
         notes: list[str] = []
-        self._probes, self._probed_rows = [], None
+        self._probes, self._probed_rows, self._bounds = [], None, set()
         if self.stats is None and self.prober is None:
             notes.append("no statistics: estimates are guesses (run `culvert stats --refresh`)")
         elif self.stats is None:
@@ -344,8 +345,13 @@ class Planner:
         best_cost = cost(candidates[0])
         a = candidates[0]
         # Intersecting only helps with an access that constrains other columns.
-        others = [c for c in candidates[1:] if not columns_of(c.answers) <= columns_of(a.answers)]
-        if others and rows:
+        # A probe's lower bound would make an intersection look cheaper than it is.
+        others = [
+            c
+            for c in candidates[1:]
+            if not columns_of(c.answers) <= columns_of(a.answers) and id(c) not in self._bounds
+        ]
+        if others and rows and id(a) not in self._bounds:
             b = others[0]
             driver, probe = (a, b) if a.est_entries <= b.est_entries else (b, a)
             overlap = a.est_entries * b.est_entries / max(rows, 1)
@@ -375,6 +381,8 @@ class Planner:
         report = self.prober.measure(scans, FETCH_COST, rows_index)
         for scan, (_, estimate) in zip(scans, report.estimates, strict=True):
             scan.est_entries = scan.est_rows = estimate.entries
+            if not estimate.exact:
+                self._bounds.add(id(scan))
         if report.rows is not None:
             self._probed_rows = report.rows.entries
         self._probes.append(report)

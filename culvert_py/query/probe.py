@@ -19,8 +19,9 @@ times ``1 + FETCH_COST`` when it fetches rows) is counted exactly and every othe
 already known to cost more. Past that, only accesses that could still win are read further,
 and never more than :data:`PROBE_SHARE` of the cheapest access's cost (a lower bound of any
 plan's cost), with :data:`PROBE_MIN_BUDGET` entries allowed whatever it is, so a probe
-stays a fraction of the query it plans. Results are kept by a :class:`ProbeCache` for
-:data:`PROBE_TTL` seconds per client, so a stream of queries does not probe each time.
+stays a fraction of the query it plans. Exact counts are kept by a :class:`ProbeCache` for
+:data:`PROBE_TTL` seconds per client, so a stream of queries does not probe each time (a
+lower bound is measured again: the next query may need it read further).
 """
 
 from __future__ import annotations
@@ -259,7 +260,9 @@ class Prober:
         everything = accesses + ([rows] if rows is not None else [])
         self._rounds(everything)
         for access in everything:
-            if self.cache is not None and access.cached is None:
+            # Only exact counts are kept: a lower bound reused would stop the next probe
+            # from reading on, however much the next choice depends on it.
+            if self.cache is not None and access.cached is None and access.exact:
                 self.cache.put(access.key, access.estimate())
         return ProbeReport(
             [(a.label, a.estimate()) for a in accesses],
