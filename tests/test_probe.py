@@ -19,7 +19,6 @@ from culvert_py.query.plan import FullScan, IndexScan, Intersect
 from culvert_py.query.planner import FETCH_COST, Planner
 from culvert_py.query.probe import PROBE_MIN_BUDGET, PROBE_SHARE, ProbeCache, Prober
 from culvert_py.schema import parse_schema
-from culvert_py.stats.keeper import MIN_ROWS, STALE_SHARE
 from culvert_py.store.base import CAP_SERVER_FILTER
 
 ROWS = 3000
@@ -215,25 +214,3 @@ def test_small_accesses_are_counted_exactly_and_results_are_cached(skewed, store
     assert not again["by_status"].cached  # a lower bound is measured again
     text = table.explain(where, analyze=True).text
     assert "probe:" in text and "probe cost:" in text
-
-
-def test_writes_that_change_a_table_materially_collect_statistics(db):
-    name = f"fresh_{uuid.uuid4().hex[:10]}"
-    db.apply_schema(parse_schema(_schema(name)))
-    table = db.table(name)
-    try:
-        rows = _rows(random.Random(5))
-        table.put_many(rows[: MIN_ROWS - 1])
-        assert table.stats() is None  # too few rows to matter
-        table.put_many(rows[MIN_ROWS - 1 : 2000])
-        first = table.stats()
-        assert first is not None and first.rows == 2000
-        assert set(first.indexes) == set(INDEXES)
-        small = int(STALE_SHARE * 2000) - 10
-        table.put_many(rows[2000 : 2000 + small])
-        assert table.stats().rows == 2000  # not stale yet: nothing collected
-        table.put_many(rows[2000 + small :])
-        assert table.stats().rows == ROWS
-        assert table.plan("status = 'void'").probes == []  # fresh: planned from statistics
-    finally:
-        db.drop_table(name)

@@ -7,20 +7,24 @@ are collected again without being asked.
 """
 
 from culvert_py.stats.collect import (
+    IndexSummary,
     collect_stats,
     load_stats,
     refresh_index_stats,
     refresh_stats,
+    save_index_summary,
 )
 from culvert_py.stats.keeper import StatsKeeper
 from culvert_py.stats.model import IndexStats, TableStats
 
 __all__ = [
     "IndexStats",
+    "IndexSummary",
     "StatsKeeper",
     "TableStats",
     "collect_stats",
     "load_stats",
     "refresh_index_stats",
     "refresh_stats",
+    "save_index_summary",
 ]
