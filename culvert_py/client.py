@@ -20,6 +20,7 @@ from culvert_py.arguments import (
 from culvert_py.errors import ArgumentError, SchemaError, StoreError
 from culvert_py.layout import TableSpec, store_tables, table_families
 from culvert_py.meta import ACTIVE, BUILDING, Meta
+from culvert_py.query.probe import ProbeCache
 from culvert_py.schema import (
     Schema,
     TableDef,
@@ -27,6 +28,7 @@ from culvert_py.schema import (
     merge_schemas,
     plan_changes,
 )
+from culvert_py.stats import load_stats, refresh_stats
 from culvert_py.store import default_url, open_store
 from culvert_py.store.base import Store
 from culvert_py.table import IndexedTable
@@ -66,6 +68,8 @@ class Client:
     :param workers: threads for parallel store calls
     :param close_store: close ``store`` when the client closes
     :param pipeline_depth: write batches in flight at once in ``put_many``
+    :param auto_stats: collect a table's statistics again when this client's writes, a
+        build or a schema apply make them stale (see :mod:`culvert_py.stats.keeper`)
     :raises ArgumentError: for ``workers`` or ``pipeline_depth`` below 1
     """
 
@@ -75,6 +79,7 @@ class Client:
         workers: int = 16,
         close_store: bool = True,
         pipeline_depth: int = 4,
+        auto_stats: bool = True,
     ) -> None:
         check_count("Client", "workers", workers, 1)
         check_count("Client", "pipeline_depth", pipeline_depth, 1)
@@ -90,6 +95,9 @@ class Client:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert")
         self._tables: dict[str, IndexedTable] = {}
         self._lock = threading.Lock()
+        self.auto_stats = auto_stats
+        # Planning probes measured by this client, reused for a few seconds.
+        self.probe_cache = ProbeCache()
 
     def apply_schema(self, source: Schema | str | Path) -> dict[str, object]:
         """Create or extend tables and indexes to match a schema (file path or :class:`Schema`).
@@ -125,6 +133,8 @@ class Client:
         self.meta.update(change, "schema apply")
         with self._lock:
             self._tables.clear()
+        if self.auto_stats:
+            self._collect_populated(schema)
         return {
             "created": created,
             "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
@@ -165,6 +175,13 @@ class Client:
                 f"tables.{table.name}: table {table.hbase_table!r} has no column family "
                 f"{', '.join(map(repr, missing))} (it has: {', '.join(sorted(have)) or 'none'})"
             )
+
+    def _collect_populated(self, schema: Schema) -> None:
+        """Statistics of the populated tables of ``schema`` that have none (an adopted
+        table, say); a build collects those of the indexes it fills."""
+        for table in schema.tables.values():
+            if self._has_rows(table) and load_stats(self.meta, table.name) is None:
+                refresh_stats(self.meta, self.store, table, self.executor)
 
     def _has_rows(self, table: TableDef) -> bool:
         return any(True for _ in self.store.table(table.hbase_table).scan(limit=1))

@@ -32,11 +32,12 @@ from culvert_py.query.executor import QueryExecutor, QueryResult
 from culvert_py.query.explain import explain_lines, plan_structure
 from culvert_py.query.plan import Plan
 from culvert_py.query.planner import Planner
+from culvert_py.query.probe import Prober
 from culvert_py.schema import (
     IndexDef,
     TableDef,
 )
-from culvert_py.stats import load_stats, refresh_stats
+from culvert_py.stats.keeper import StatsKeeper
 from culvert_py.store.base import CAP_CHECK_AND_MUTATE, CAP_SERVER_FILTER, chunks
 from culvert_py.write import IndexWriter
 
@@ -45,8 +46,6 @@ DEFAULT_BATCH_SIZE = 1000
 
 #: Seconds a query may plan with the schema it last read before checking the generation.
 QUERY_SCHEMA_MAX_AGE = 1.0
-
-_UNSET = object()
 
 
 class Explanation(NamedTuple):
@@ -101,7 +100,9 @@ class IndexedTable:
         )
         self._primary = self.store.table(definition.hbase_table)
         self._generation = generation
-        self._stats = _UNSET
+        client = self.client
+        auto = getattr(client, "auto_stats", True)
+        self._keeper = StatsKeeper(client.meta, self.store, definition, client.executor, auto)
 
     def refresh(self, max_age: float = 0.0) -> None:
         """Re-read the schema and index states if another client changed them.
@@ -303,6 +304,7 @@ class IndexedTable:
                 if error is not None and error is not exc:
                     exc.add_note(f"batch {number} failed too: {type(error).__name__}: {error}")
             raise
+        self._keeper.written(count)  # may collect statistics again (see StatsKeeper)
         return count
 
     # -- queries -------------------------------------------------------------------------
@@ -346,11 +348,13 @@ class IndexedTable:
         self.refresh(max_age=QUERY_SCHEMA_MAX_AGE)
         if isinstance(use_index, str) and self.states.get(use_index, ACTIVE) != ACTIVE:
             self.refresh()  # a forced index must be ACTIVE: refuse on fresh states only
+        prober = Prober(self.store, self.client.executor, getattr(self.client, "probe_cache", None))
         return Planner(
             self.definition,
             self.states,
-            self.stats(),
+            self._keeper.fresh(),
             CAP_SERVER_FILTER in self.store.capabilities,
+            prober,
         ).plan(where, columns, order_by, limit, use_index)
 
     def explain(
@@ -377,16 +381,12 @@ class IndexedTable:
         return Explanation("\n".join(explain_lines(plan, analyze)), plan_structure(plan))
 
     def stats(self):
-        """The table's statistics (cached until :meth:`refresh_stats` or a schema change)."""
-        if self._stats is _UNSET:
-            self._stats = load_stats(self.client.meta, self.name)
-        return self._stats
+        """The table's stored statistics (cached until :meth:`refresh_stats` or a schema change)."""
+        return self._keeper.current()
 
     def refresh_stats(self):
         """Collect statistics of the table and its indexes now (a scan of each) and save them."""
-        client = self.client
-        self._stats = refresh_stats(client.meta, self.store, self.definition, client.executor)
-        return self._stats
+        return self._keeper.refresh()
 
     # -- reads ---------------------------------------------------------------------------
 

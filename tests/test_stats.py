@@ -21,7 +21,7 @@ from culvert_py.errors import CulvertError, SchemaError
 from culvert_py.layout import IndexKeys, primary_key
 from culvert_py.schema import Schema, parse_schema
 from culvert_py.stats import IndexStats, TableStats, collect_stats, load_stats, refresh_stats
-from culvert_py.stats.collect import _IndexSummary
+from culvert_py.stats.collect import IndexSummary
 from culvert_py.stats.sketches import KMV, BottomSample, MisraGries
 from culvert_py.store import open_store
 from culvert_py.text import tokenize
@@ -144,9 +144,9 @@ def summarise(index: str, rows: list[dict]) -> IndexStats:
     for row in rows:
         for key in keys.entry_keys(row, primary_key(SYNTHETIC, row)):
             buckets.setdefault(key[0], []).append(key)
-    total = _IndexSummary(keys)
+    total = IndexSummary(keys)
     for entry_keys in buckets.values():
-        part = _IndexSummary(keys)
+        part = IndexSummary(keys)
         for key in sorted(entry_keys):
             part.add(key)
         total.merge(part)

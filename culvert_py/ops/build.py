@@ -60,6 +60,7 @@ from culvert_py.ops.common import (
 from culvert_py.ops.plan import PLAN_DOC, _discard_plan, _load_plan, _Plan
 from culvert_py.ops.report import BuildReport
 from culvert_py.ops.verify import SETTLE_SECONDS, _Checker
+from culvert_py.stats import refresh_index_stats, save_index_summary
 
 if TYPE_CHECKING:
     from culvert_py.client import Client
@@ -135,6 +136,14 @@ def build_index(
         builder = _Builder(target, plan, shard, batch_size)
         rows, entries = builder.run(pool, resume, progress)
         state_after = builder.finish()
+        if state_after == ACTIVE and getattr(client, "auto_stats", True):
+            # The planner should know the new index from the first query on: from this
+            # pass when it built everything, else by one key-only scan of the index.
+            definition, store = target.definition, client.store
+            if builder.complete:
+                save_index_summary(client.meta, store, definition, builder.summary, builder.live)
+            else:
+                refresh_index_stats(client.meta, store, definition, [index], pool)
     report = BuildReport(rows, entries, time.monotonic() - started, shard, state_after, stale)
     report.bad_cells = dict(target.bad_cells.counts)
     if rejects is not None:

@@ -33,6 +33,7 @@ from culvert_py.meta import ACTIVE, BUILDING
 from culvert_py.ops.common import Progress, Task, _entry_mutation, _Index, _run_tasks, _state
 from culvert_py.ops.plan import RANGE_DOC, _Checkpoint, _discard_plan, _load_plan, _Plan
 from culvert_py.ops.sync import record_build_mark
+from culvert_py.stats import IndexSummary
 from culvert_py.store.base import RowMutation, chunks
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ class _Builder:
         self._lock = threading.Lock()
         self.rows = 0
         self.entries = 0
+        #: Statistics of every entry this run wrote, and the live rows it read: those of the
+        #: whole index when :attr:`complete` (one shard, nothing built before).
+        self.summary = IndexSummary(target.keys)
+        self.live = 0
+        self.complete = False
 
     def _range_name(self, number: int) -> str:
         return f"{self.prefix}{number:05d}"
@@ -78,6 +84,7 @@ class _Builder:
         estimate, _ = self.target.estimates()
         total = None if estimate is None else math.ceil(estimate / n)
         tasks = [self._task(r, c) for r, c in checkpoints.items() if not c.done]
+        self.complete = n == 1 and len(tasks) == len(self.plan.ranges) and not done_before
         _run_tasks(pool, tasks, progress, done_before, total)
         return self.rows, self.entries
 
@@ -98,6 +105,8 @@ class _Builder:
         start, end = self.plan.ranges[number]
         if checkpoint.after is not None:
             start = checkpoint.after + b"\x00"  # the smallest key after it
+        summary = IndexSummary(target.keys)  # this range's, merged when it is done
+        live = 0
         scanner = target.primary.scan(
             start=start or None,
             stop=end or None,
@@ -109,13 +118,16 @@ class _Builder:
             for batch in chunks(scanner, self.batch_size):
                 if stop.is_set():
                     return
-                by_ts, shadows = self._mutations(batch)
+                by_ts, shadows, alive = self._mutations(batch)
                 for ts, group in by_ts.items():
                     target.entries_table.mutate_many(group, ts)
+                    for mutation in group:  # statistics in the same pass (see finish)
+                        summary.add(mutation.row)
                 # After the entries: a shadow never claims entries that are not there.
                 for ts, group in shadows.items():
                     target.primary.mutate_many(group, ts)
                 written = sum(len(group) for group in by_ts.values())
+                live += alive
                 checkpoint.after = batch[-1][0]
                 checkpoint.rows += len(batch)
                 checkpoint.entries += written
@@ -128,11 +140,14 @@ class _Builder:
             scanner.close()  # type: ignore[attr-defined]
         checkpoint.done = True
         self._save(checkpoint)
+        with self._lock:
+            self.summary.merge(summary)
+            self.live += live
 
-    def _mutations(self, batch: list[tuple[bytes, dict]]) -> tuple[dict, dict]:
+    def _mutations(self, batch: list[tuple[bytes, dict]]) -> tuple[dict, dict, int]:
         """The verified entries of a batch of rows, by the timestamp to write them at (see
-        the module docstring); and, on an adopted table, the version cells (with their
-        shadow) of the rows that have none yet, by timestamp.
+        the module docstring); on an adopted table, the version cells (with their shadow)
+        of the rows that have none yet, by timestamp; and how many rows are live.
 
         A version cell goes at the row's own newest timestamp: a writer that changed the row
         since wrote its own above it, and the newest one is what every reader sees.
@@ -143,10 +158,12 @@ class _Builder:
         shadows: dict[int, list[RowMutation]] = {}
         old: list[RowMutation] = []
         lowest: int | None = None
+        alive = 0
         for pk, cells in batch:
             row, ts, _ = target.row_state(pk, cells)
             if row is None or ts is None:
                 continue  # a tombstone: the row is deleted
+            alive += 1
             if adopted and target.vcol not in cells:
                 version = new_version(ts) + shadow_of(target.definition, row)
                 shadows.setdefault(ts, []).append(RowMutation(pk, {target.vcol: version}))
@@ -161,7 +178,7 @@ class _Builder:
                 old += mutations
         if lowest is not None:
             recent.setdefault(lowest, []).extend(old)
-        return recent, shadows
+        return recent, shadows, alive
 
     def _save(self, checkpoint: _Checkpoint) -> None:
         checkpoint.ts = self.target.meta.save_doc(

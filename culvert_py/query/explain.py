@@ -80,7 +80,35 @@ def explain_lines(plan: Plan, analyze: bool = False) -> list[str]:
     add(depth, "Check every row against the whole predicate (residual + consistency)")
     walk(plan.source, depth + 1)
     lines += [f"note: {n}" for n in plan.notes]
+    lines += _probe_lines(plan, analyze)
     return lines
+
+
+def _probe_lines(plan: Plan, analyze: bool) -> list[str]:
+    """One line per probe run while planning, and with ``analyze`` its share of the time."""
+    lines = []
+    seconds = 0.0
+    for report in plan.probes:
+        seconds += report.seconds
+        parts = [f"{label} {_figure(e)}" for label, e in report.estimates]
+        if report.rows is not None:
+            parts.append(f"rows {_figure(report.rows)}")
+        lines.append(
+            f"probe: {'; '.join(parts)} — {report.scans} key-only scans, "
+            f"{report.read:,} entries read, {report.seconds * 1000:.1f} ms"
+        )
+    if analyze and plan.probes:
+        share = seconds / plan.seconds * 100 if plan.seconds else 0.0
+        lines.append(
+            f"probe cost: {seconds * 1000:.1f} ms planning vs {plan.seconds * 1000:.1f} ms "
+            f"running ({share:.0f}%)"
+        )
+    return lines
+
+
+def _figure(estimate) -> str:
+    how = "cached" if estimate.cached else ("exact" if estimate.exact else "lower bound")
+    return f"{estimate.entries:,.0f} entries ({how})"
 
 
 def _span(buckets: list[int]) -> str:
@@ -153,6 +181,19 @@ def plan_structure(plan: Plan) -> dict:
         "ms": round(plan.seconds * 1000, 3),
         "source": node(plan.source),
         "notes": plan.notes,
+        "probes": [
+            {
+                "estimates": {
+                    label: {"entries": e.entries, "exact": e.exact, "cached": e.cached}
+                    for label, e in report.estimates
+                },
+                "rows": None if report.rows is None else report.rows.entries,
+                "scans": report.scans,
+                "entries_read": report.read,
+                "ms": round(report.seconds * 1000, 3),
+            }
+            for report in plan.probes
+        ],
     }
 
 

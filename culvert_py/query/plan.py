@@ -108,6 +108,8 @@ class Plan(Node):
     sort: tuple[str, bool] | None
     limit: int | None
     notes: list[str]
+    #: probes that measured accesses while planning (:class:`~culvert_py.query.probe.ProbeReport`)
+    probes: list = field(default_factory=list, init=False)
 
     def fingerprint(self) -> str:
         """Identifies the query a cursor belongs to."""

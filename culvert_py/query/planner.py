@@ -14,8 +14,11 @@ Planning, in order:
    batched random get costs about three scanned rows here); a covered index — every column
    the query needs is in the entry — fetches nothing; an intersection of the two most
    selective accesses scans both and fetches the estimated overlap. The cheapest wins.
-   Without statistics an index is preferred to a full scan, equality to range, and explain
-   says the plan is a guess.
+   Without fresh statistics (none, stale, or none of an index) the entries of each access,
+   and the table's rows, are measured by a bounded key-only probe
+   (:mod:`culvert_py.query.probe`) and the same costs decide; explain shows the probe and
+   its cost. With no prober either, an index is preferred to a full scan, equality to
+   range, and explain says the plan is a guess.
 5. **OR** of conjunctions that no single index answers becomes a union of branch plans; a
    row found by branch *i* is dropped if an earlier branch also matches it, so no memory of
    seen keys is needed. If any branch needs a full scan, the whole OR is one full scan.
@@ -68,6 +71,7 @@ from culvert_py.query.plan import (
     Source,
     Union,
 )
+from culvert_py.query.probe import Prober, ProbeReport
 from culvert_py.schema import IndexDef, TableDef
 
 #: Cost of fetching one primary row by key, in units of one scanned row.
@@ -81,10 +85,22 @@ class Planner:
     :param states: index name → state; only ``ACTIVE`` indexes are used
     :param stats: the table's :class:`~culvert_py.stats.TableStats`, or ``None``
     :param filter_pushdown: whether the store evaluates filter strings (HBase)
+    :param prober: measures accesses the statistics cannot estimate (``None``: guess)
     """
 
-    def __init__(self, table: TableDef, states: Mapping[str, str], stats, filter_pushdown: bool):
+    def __init__(
+        self,
+        table: TableDef,
+        states: Mapping[str, str],
+        stats,
+        filter_pushdown: bool,
+        prober: Prober | None = None,
+    ):
         self.table = table
+        self.prober = prober
+        self._probes: list[ProbeReport] = []
+        self._probed_rows: float | None = None
+        self._bounds: set[int] = set()  # ids of scans whose probed entries are lower bounds
         self.stats = stats
         self.filter_pushdown = filter_pushdown
         self.states = dict(states)
@@ -149,8 +165,11 @@ class Planner:
                 f"(known: {', '.join(self.table.indexes) or 'none'})"
             )
         notes: list[str] = []
-        if self.stats is None:
+        self._probes, self._probed_rows, self._bounds = [], None, set()
+        if self.stats is None and self.prober is None:
             notes.append("no statistics: estimates are guesses (run `culvert stats --refresh`)")
+        elif self.stats is None:
+            notes.append("no fresh statistics: accesses estimated by bounded probes")
         needed = set(columns if columns is not None else types) | set(columns_of(predicate))
         if order:
             needed.add(order[0])
@@ -159,6 +178,7 @@ class Planner:
         if order and sort is None and order[1] and isinstance(source, IndexScan):
             self._nulls_last(source, order[0])
         plan = Plan(self.table, source, predicate, columns, order, sort, limit, notes)
+        plan.probes = self._probes
         plan.est_rows = source.est_rows
         if limit is not None and plan.est_rows is not None:
             plan.est_rows = min(plan.est_rows, limit)
@@ -197,7 +217,7 @@ class Planner:
         return column, desc
 
     def _table_rows(self) -> float | None:
-        return None if self.stats is None else float(self.stats.rows)
+        return self._probed_rows if self.stats is None else float(self.stats.rows)
 
     def _plan_source(self, predicate, needed, use_index, order, notes) -> Source:
         self._intervals = {}
@@ -308,6 +328,8 @@ class Planner:
         return range_access(keys, conjuncts, needed, self.stats, self._intervals)
 
     def _cheapest(self, candidates: list[IndexScan], predicate, order, notes) -> Source:
+        if self.prober is not None:
+            self._probe([c for c in candidates if c.est_entries is None])
         rows = self._table_rows()
         if any(c.est_entries is None for c in candidates):
             # Without statistics: the most constrained access (equality first) wins.
@@ -323,8 +345,13 @@ class Planner:
         best_cost = cost(candidates[0])
         a = candidates[0]
         # Intersecting only helps with an access that constrains other columns.
-        others = [c for c in candidates[1:] if not columns_of(c.answers) <= columns_of(a.answers)]
-        if others and rows:
+        # A probe's lower bound would make an intersection look cheaper than it is.
+        others = [
+            c
+            for c in candidates[1:]
+            if not columns_of(c.answers) <= columns_of(a.answers) and id(c) not in self._bounds
+        ]
+        if others and rows and id(a) not in self._bounds:
             b = others[0]
             driver, probe = (a, b) if a.est_entries <= b.est_entries else (b, a)
             overlap = a.est_entries * b.est_entries / max(rows, 1)
@@ -340,6 +367,25 @@ class Planner:
         if isinstance(best, IndexScan):
             return self._prefer_order(best, candidates, order, cost)
         return best
+
+    def _probe(self, scans: list[IndexScan]) -> None:
+        """Measure ``scans`` (and the table's rows, when unknown) by a bounded probe."""
+        rows_index = None
+        if self.stats is None and self._probed_rows is None:
+            # One entry per row: its size is the table's (a partial or text index is not).
+            complete = [i for i in self.active.values() if i.kind != "text" and not i.where]
+            rows_index = complete[0] if complete else None
+        if not scans and rows_index is None:
+            return
+        assert self.prober is not None
+        report = self.prober.measure(scans, FETCH_COST, rows_index)
+        for scan, (_, estimate) in zip(scans, report.estimates, strict=True):
+            scan.est_entries = scan.est_rows = estimate.entries
+            if not estimate.exact:
+                self._bounds.add(id(scan))
+        if report.rows is not None:
+            self._probed_rows = report.rows.entries
+        self._probes.append(report)
 
     def _prefer_order(self, best: IndexScan, candidates, order, cost=None) -> IndexScan:
         """Take an index that yields ``order`` when it costs at most twice the best."""

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_EXCEPTION, Executor, wait
 
 from culvert_py.clock import now_ms
@@ -85,8 +85,11 @@ _SAMPLE_SEED = 0x73616D
 _NULL = 0x00  # the one-byte encoding of NULL, in both directions
 
 
-class _IndexSummary:
+class IndexSummary:
     """Bounded summary of a stream of entry keys of one index; mergeable.
+
+    Keys may come in any order (a build feeds them in primary-key order); sorted runs, as a
+    bucket scan gives them, are only cheaper to summarise.
 
     Besides the sketches of the module docstring it keeps, for each value the heavy-hitter
     summary tracks, a small KMV of its distinct ``k``-prefixes (``k >= 2``): the fan-out of
@@ -160,7 +163,7 @@ class _IndexSummary:
     def _prune_fanout(self) -> None:
         self.fanout = {v: f for v, f in self.fanout.items() if v in self.heavy.counts}
 
-    def merge(self, other: _IndexSummary) -> None:
+    def merge(self, other: IndexSummary) -> None:
         """Fold a summary of other entries of the same index into this one."""
         other._flush_run()
         self._flush_run()
@@ -224,7 +227,12 @@ class _IndexSummary:
         return tuple(fanouts)
 
 
-def collect_stats(store: Store, table: TableDef, executor: Executor | None = None) -> TableStats:
+def collect_stats(
+    store: Store,
+    table: TableDef,
+    executor: Executor | None = None,
+    indexes: Collection[str] | None = None,
+) -> TableStats:
     """Scan every index table and the primary table of ``table`` and summarise them.
 
     One scan per salt bucket of each index (reading only the state cell, to keep cells
@@ -235,17 +243,20 @@ def collect_stats(store: Store, table: TableDef, executor: Executor | None = Non
     :param store: the store holding the tables
     :param table: the table definition; every index in it is summarised, whatever its state
     :param executor: thread pool to run the scans on; ``None`` runs them one after another
+    :param indexes: summarise only these indexes (``None``: all)
     :return: the statistics
     :raises StoreError: when a table cannot be scanned (e.g. an index table is missing)
     :raises EncodingError: for an entry key that does not decode as the index's columns
     """
     started = now_ms()
     lock = threading.Lock()
-    summaries: dict[str, _IndexSummary] = {}
+    summaries: dict[str, IndexSummary] = {}
     tasks: list[Callable[[], None]] = []
     for name, index in table.indexes.items():
+        if indexes is not None and name not in indexes:
+            continue
         keys = IndexKeys(table, index)
-        summaries[name] = _IndexSummary(keys)
+        summaries[name] = IndexSummary(keys)
         handle = store.table(index.hbase_table)
         for bucket in range(index.buckets):
             tasks.append(
@@ -287,9 +298,9 @@ def collect_stats(store: Store, table: TableDef, executor: Executor | None = Non
 
 
 def _scan_bucket(
-    handle: Table, keys: IndexKeys, bucket: int, into: _IndexSummary, lock: threading.Lock
+    handle: Table, keys: IndexKeys, bucket: int, into: IndexSummary, lock: threading.Lock
 ) -> None:
-    summary = _IndexSummary(keys)
+    summary = IndexSummary(keys)
     index: IndexDef = keys.index
     for key, _ in handle.scan(
         prefix=bytes([bucket]), columns=[STATE_COLUMN], batch_size=_SCAN_BATCH
@@ -347,6 +358,70 @@ def refresh_stats(
     :raises StoreError: when a table cannot be scanned or the meta table written
     """
     stats = collect_stats(store, table, executor)
+    meta.save_stats(table.name, stats.to_json())
+    return stats
+
+
+def refresh_index_stats(
+    meta: Meta,
+    store: Store,
+    table: TableDef,
+    indexes: Collection[str],
+    executor: Executor | None = None,
+) -> TableStats:
+    """Collect the statistics of some indexes (and the table's rows) into the stored ones.
+
+    What a build calls when it has filled an index: the other indexes keep their stored
+    figures, so only the new index table and the primary table's version cells are read.
+    Without stored statistics every index is collected.
+
+    :param meta: the meta table of ``store``
+    :param store: the store holding the table and its indexes
+    :param table: the table definition
+    :param indexes: names of the indexes to collect
+    :param executor: thread pool to scan on (``None``: one scan after another)
+    :return: the statistics just stored
+    :raises StoreError: when a table cannot be scanned or the meta table written
+    """
+    stored = load_stats(meta, table.name)
+    if stored is None:
+        return refresh_stats(meta, store, table, executor)
+    fresh = collect_stats(store, table, executor, indexes)
+    kept = {n: s for n, s in stored.indexes.items() if n in table.indexes and n not in indexes}
+    stats = TableStats(table.name, fresh.rows, kept | dict(fresh.indexes), fresh.updated_ms)
+    meta.save_stats(table.name, stats.to_json())
+    return stats
+
+
+def save_index_summary(
+    meta: Meta,
+    store: Store,
+    table: TableDef,
+    summary: IndexSummary,
+    rows: int,
+    executor: Executor | None = None,
+) -> TableStats:
+    """Store the statistics of one index summarised by whoever wrote its entries (a build).
+
+    The other indexes keep their stored figures; without stored statistics they are
+    collected now.
+
+    :param meta: the meta table of ``store``
+    :param store: the store holding the table and its indexes
+    :param table: the table definition
+    :param summary: every entry of the index, added and merged
+    :param rows: live rows of the primary table, as counted by the same pass
+    :param executor: thread pool for the other indexes' scans, if they must be collected
+    :return: the statistics just stored
+    :raises StoreError: when a table cannot be scanned or the meta table written
+    """
+    started = now_ms()
+    stored = load_stats(meta, table.name)
+    others = [n for n in table.indexes if n != summary.name]
+    if stored is None:
+        stored = collect_stats(store, table, executor, others)
+    kept = {n: s for n, s in stored.indexes.items() if n in others}
+    stats = TableStats(table.name, rows, kept | {summary.name: summary.result(started)}, started)
     meta.save_stats(table.name, stats.to_json())
     return stats
 
