@@ -12,6 +12,7 @@ Index states: ``BUILDING`` (writers maintain it, queries do not use it), ``ACTIV
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 
@@ -31,6 +32,9 @@ INDEX_STATES = (BUILDING, ACTIVE, DISABLED)
 _SCHEMA_ROW = b"schema"
 _JSON = b"m:json"
 _GEN = b"m:gen"
+# A random tag in every conditional write, so a retried one whose reply was lost can tell
+# its own applied write from an identical one by another client in the same millisecond.
+_TAG = b"m:tag"
 _STATE = b"m:state"
 
 
@@ -143,11 +147,13 @@ class Meta:
             )
         new = expected_generation + 1
         mutation = RowMutation(
-            _SCHEMA_ROW, {_JSON: schema_to_json(schema).encode(), _GEN: str(new).encode()}
+            _SCHEMA_ROW,
+            {_JSON: schema_to_json(schema).encode(), _GEN: str(new).encode(), _TAG: _tag()},
         )
         if CAP_CHECK_AND_MUTATE in self.store.capabilities:
             expected = str(expected_generation).encode() if expected_generation else None
-            if not self._table.check_and_mutate(_SCHEMA_ROW, _GEN, expected, mutation, ts):
+            ok = self._table.check_and_mutate(_SCHEMA_ROW, _GEN, expected, mutation, ts)
+            if not ok and not self._holds(_SCHEMA_ROW, mutation, ts):
                 raise SchemaConflict(
                     "the applied schema changed while applying; re-run to apply on top of it"
                 )
@@ -306,11 +312,20 @@ class Meta:
             self._table.mutate_many([mutation], ts)
             return ts
         if CAP_CHECK_AND_MUTATE in self.store.capabilities:
-            return ts if self._table.check_and_mutate(row, _JSON, None, mutation, ts) else None
+            mutation = RowMutation(row, {**mutation.puts, _TAG: _tag()})
+            ok = self._table.check_and_mutate(row, _JSON, None, mutation, ts)
+            return ts if ok or self._holds(row, mutation, ts) else None
         if self.load_doc(kind, name) is not None:  # racy without check-and-mutate; documented
             return None
         self._table.mutate_many([mutation], ts)
         return ts
+
+    def _holds(self, row: bytes, mutation: RowMutation, ts: int) -> bool:
+        # A conditional write retried after its reply was lost (its gateway died) reports
+        # "condition failed" although its first attempt applied: the row then holds exactly
+        # our cells at our timestamp.
+        found = self._table.get_many([row], list(mutation.puts), include_timestamp=True)
+        return found.get(row, {}) == {c: (v, ts) for c, v in mutation.puts.items()}
 
     def load_doc(self, kind: str, name: str) -> tuple[str, int] | None:
         """``(document, timestamp)`` of a stored document, or ``None``."""
@@ -361,3 +376,7 @@ class Meta:
             by_ts.setdefault(max(ts for _, ts in cells.values()), []).append(row)
         for ts, group in by_ts.items():
             self._table.delete_many(group, ts)
+
+
+def _tag() -> bytes:
+    return os.urandom(8)

@@ -342,6 +342,13 @@ class IndexWriter:
                     found = now.get(change.pk, {}).get(self.vcol)
                     gone = change.values is None and self.table.existing and found is None
                     results[i] = found == written or gone
+                    if results[i]:
+                        log.debug(
+                            "%s: row %r: a retried conditional write had applied (its reply "
+                            "was lost); not applied again",
+                            self.table.name,
+                            change.pk,
+                        )
         return [c for c, ok in zip(batch, results, strict=True) if ok]
 
     def _settled(self, change: _Change) -> bool:

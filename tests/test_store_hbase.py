@@ -101,7 +101,7 @@ def test_closing_or_dropping_a_scan_releases_its_server_side_scanner(
 def test_calls_recover_after_every_pooled_socket_is_cut(hbase_store, hbase_table):
     hbase_table.put_many([(b"r", {b"f:a": b"1"})], 1)
     # Cut the sockets of every idle pooled connection behind the pool's back.
-    for conn in list(hbase_store._gateway._thrift1._idle):
+    for conn in list(hbase_store._gateway._thrift1[0].pool._idle):
         conn.transport.close()
     assert hbase_table.get_many([b"r"]) == {b"r": {b"f:a": b"1"}}
     assert [r for r, _ in hbase_table.scan()] == [b"r"]
@@ -276,7 +276,7 @@ def test_time_range_scan_survives_losing_its_thrift2_scanner(hbase_store, hbase_
     last = opened_scanners(scanner_log)[-1]
     with (
         pytest.raises(thrift2.TIllegalArgument) as lost,
-        hbase_store._gateway._thrift2.connection(timeout=5) as client,
+        hbase_store._gateway._thrift2[0].pool.connection(timeout=5) as client,
     ):
         client.getScannerRows(last, 1)
     assert classify(lost.value) == SCANNER_LOST

@@ -1,4 +1,4 @@
-"""Open a store from a URL: ``hbase://host:port[?…]``, ``sqlite:///path.db`` or ``sqlite://``."""
+"""Open a store from a URL: ``hbase://host:port[,…][?…]``, ``sqlite:///path.db`` or ``sqlite://``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ __all__ = ["DEFAULT_URL", "Region", "RowMutation", "Store", "Table", "default_ur
 DEFAULT_URL = "sqlite:///culvert.db"
 
 ACCEPTED_FORMS = (
-    "hbase://HOST:PORT[?thrift2_port=N&pool_size=N&timeout_ms=N], "
+    "hbase://HOST:PORT[,HOST:PORT…][?thrift2_port=N&pool_size=N&timeout_ms=N] "
+    "(several gateways; HOST:PORT:THRIFT2_PORT gives one its own Thrift2 port), "
     "sqlite:///PATH.db[?mode=ro&timeout=SECONDS] (a file), sqlite:// (in memory)"
 )
 
@@ -37,7 +38,9 @@ def open_store(url: str) -> Store:
     """Open the store ``url`` names.
 
     :param url: ``hbase://host:port[?thrift2_port=9091&pool_size=16&timeout_ms=120000]``
-        (``thrift2_port=0`` runs without the Thrift2 gateway), ``sqlite:///path.db`` (with
+        (``thrift2_port=0`` runs without the Thrift2 gateway; several gateways are
+        comma-separated, ``hbase://h1:9090,h2:9090``, and ``host:9092:9093`` gives one its
+        own Thrift2 port: see :mod:`culvert_py.store.endpoints`), ``sqlite:///path.db`` (with
         ``?mode=ro`` to only read it, ``?timeout=30`` for the seconds to wait for other
         processes' locks) or ``sqlite://`` for an in-memory database
     :return: an open :class:`Store`; use it as a context manager
@@ -46,7 +49,12 @@ def open_store(url: str) -> Store:
     """
     if not isinstance(url, str) or "://" not in url:
         raise StoreError(f"malformed store URL {url!r}; accepted forms: {ACCEPTED_FORMS}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unbalanced IPv6 bracket
+        raise StoreError(
+            f"malformed store URL {url!r} ({exc}); accepted forms: {ACCEPTED_FORMS}"
+        ) from exc
     if parts.scheme == "sqlite":
         return _open_sqlite(url, parts)
     if parts.scheme == "hbase":
@@ -88,13 +96,10 @@ def _open_sqlite(url: str, parts) -> Store:
 
 
 def _open_hbase(url: str, parts) -> Store:
+    from culvert_py.store.endpoints import parse_gateways
     from culvert_py.store.hbase import HBaseStore
 
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host = port = None
-    if not host or not port or parts.path not in ("", "/"):
+    if not parts.netloc or "@" in parts.netloc or parts.path not in ("", "/"):
         raise StoreError(
             f"malformed store URL {url!r}: need hbase://HOST:PORT; accepted forms: {ACCEPTED_FORMS}"
         )
@@ -108,6 +113,6 @@ def _open_hbase(url: str, parts) -> Store:
             options[key] = _HBASE_OPTIONS[key](values[-1])
         except ValueError as exc:
             raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not a number") from exc
-    if options.get("thrift2_port") == 0:
-        options["thrift2_port"] = None  # type: ignore[assignment]
-    return HBaseStore(host, port, **options)
+    thrift2_port = int(options.pop("thrift2_port", 9091)) or None
+    gateways = parse_gateways(parts.netloc, thrift2_port, url)
+    return HBaseStore(gateways=gateways, **options)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from culvert_py.errors import CapabilityError, StoreError
+from culvert_py.errors import ArgumentError, CapabilityError, StoreError
 from culvert_py.store.base import (
     CAP_CHECK_AND_MUTATE,
     CAP_PRESPLIT,
@@ -40,6 +40,7 @@ from culvert_py.store.base import (
     chunks,
     normalise_column,
 )
+from culvert_py.store.endpoints import Endpoint, format_gateways
 from culvert_py.store.gateway import Gateway, thrift2
 from culvert_py.store.hbase_scan import scan_rows, scan_rows_since, scan_rows_thrift2
 from culvert_py.store.hbase_structs import (
@@ -63,7 +64,9 @@ _ROWS_PER_RPC = 1000
 class HBaseStore:
     """The storage contract over HBase's Thrift1 (happybase) and Thrift2 gateways.
 
-    Safe to share between threads: every call borrows a pooled connection.
+    Safe to share between threads: every call borrows a pooled connection. With several
+    gateway pairs, calls are spread over them and go around a dead one (see
+    :class:`~culvert_py.store.gateway.Gateway`).
 
     :param host: gateway host
     :param port: Thrift1 gateway port (happybase)
@@ -73,8 +76,10 @@ class HBaseStore:
     :param retries: at most this many retries of a transient failure ...
     :param retry_seconds: ... and for at most this long (long enough to ride out a gateway
         restart or a region move; every write carries its timestamp, so retries are safe)
-    :raises ArgumentError: for a ``pool_size`` below 1
-    :raises StoreError: when the Thrift1 gateway cannot be reached
+    :param gateways: several gateway pairs ``(host, port, thrift2_port)`` instead of
+        ``host``, ``port`` and ``thrift2_port``
+    :raises ArgumentError: for a ``pool_size`` below 1, or malformed ``gateways``
+    :raises StoreError: when no Thrift1 gateway can be reached
     """
 
     def __init__(
@@ -86,24 +91,27 @@ class HBaseStore:
         timeout_ms: int = 120_000,
         retries: int = 1000,
         retry_seconds: float = 60.0,
+        gateways: Sequence[tuple[str, int, int | None]] = (),
     ) -> None:
-        self.host, self.port, self.thrift2_port = host, port, thrift2_port
-        self.address = f"{host}:{port}"
-        self.url = f"hbase://{host}:{port}" + (
-            f"?thrift2_port={thrift2_port}" if thrift2_port else "?thrift2_port=0"
-        )
+        endpoints = _endpoints(gateways or [(host, port, thrift2_port)])
+        self.host, self.port, self.thrift2_port = endpoints[0]
+        self.endpoints = endpoints
+        self.address = ",".join(f"{e.host}:{e.port}" for e in endpoints)
+        self.url = format_gateways(endpoints)
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.retry_seconds = retry_seconds
-        self._gateway = Gateway(
-            host, port, thrift2_port, pool_size, timeout_ms, retries, retry_seconds
-        )
+        self._gateway = Gateway(endpoints, pool_size, timeout_ms, retries, retry_seconds)
         caps = {CAP_SERVER_FILTER}
         if self._gateway.thrift2_error is None:
             caps |= {CAP_CHECK_AND_MUTATE, CAP_PRESPLIT}
         else:
             log.warning("%s", self.capability_report())
         self.capabilities = frozenset(caps)
+
+    def gateway_report(self) -> list[tuple[str, bool, int]]:
+        """``(host:port, answers, calls made)`` of every gateway, Thrift1 ones first."""
+        return [(t.name, t.up, t.calls) for t in self._gateway.targets]
 
     def capability_report(self) -> str:
         """Say which capabilities this cluster offers, and what is lost without Thrift2."""
@@ -363,3 +371,25 @@ class HBaseTable:
         return scan_rows_since(
             *args, thrift_columns(columns), flt, batch_size, limit, include_timestamp, time_range
         )
+
+
+def _endpoints(gateways: Sequence[tuple[str, int, int | None]]) -> list[Endpoint]:
+    found = []
+    for item in gateways:
+        try:
+            host, port, second = item
+        except (TypeError, ValueError):
+            raise ArgumentError(
+                f"gateway {item!r}: expected (host, port, thrift2_port or None)"
+            ) from None
+        second = second or None  # 0 means "no Thrift2 gateway", as in a store URL
+        ports_ok = all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536
+            for p in (port, *([second] if second is not None else []))
+        )
+        if not isinstance(host, str) or not host or not ports_ok:
+            raise ArgumentError(f"gateway {item!r}: expected (host, port, thrift2_port or None)")
+        found.append(Endpoint(host, port, second))
+    if not found:
+        raise ArgumentError("gateways: expected at least one (host, port, thrift2_port) pair")
+    return found

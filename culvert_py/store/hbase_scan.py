@@ -7,10 +7,11 @@ the scanner at once instead of holding it until its lease expires — happybase'
 Plain scans go through Thrift1; time-range scans through Thrift2, whose ``TScan`` carries
 ``setTimeRange(min, max)`` (Thrift1's has only an upper bound: without a Thrift2 gateway the
 lower bound is applied here, client-side). Both page alike: each batch is fetched with
-whichever pooled connection is free, since scanner ids belong to the gateway, not to a
-socket. When the gateway no longer knows the scanner (its lease expired while the caller
-paused, the gateway restarted) or its retries run out, the scan opens a new scanner just
-after the last row it handed out, so no row repeats or goes missing.
+whichever pooled connection to the scanner's gateway is free, since scanner ids belong to
+the gateway, not to a socket. When the gateway no longer knows the scanner (its lease
+expired while the caller paused, the gateway restarted), is marked down while others answer,
+or its retries run out, the scan opens a new scanner (on any gateway) just after the last
+row it handed out, so no row repeats or goes missing.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 
 from culvert_py.errors import TransientStoreError
-from culvert_py.store.gateway import Gateway, RetriesExhaustedError, ScannerLostError
+from culvert_py.store.gateway import Gateway, RetriesExhaustedError, ScannerLostError, Target
 from culvert_py.store.hbase_structs import cells, scan_spec, thrift2_cells, thrift2_scan_spec
 
 log = logging.getLogger(__name__)
 
 #: Times in a row a scan reopens after losing its scanner before it gives up.
 MAX_REOPENS = 10
+
+#: A server-side scanner: the gateway that holds it, and its id there.
+_Scanner = tuple[Target, int]
 
 
 def scan_rows(
@@ -56,17 +60,21 @@ def scan_rows(
     """
     bname = table.encode()
 
-    def open_at(first: bytes) -> int:
+    def open_at(first: bytes) -> _Scanner:
         spec = scan_spec(first, stop, columns, batch_size, flt, max_timestamp)
-        return gateway.call(
+        return gateway.open(
             f"open scanner on {table!r}", lambda c: c.client.scannerOpenWithScan(bname, spec, {})
         )
 
-    def fetch(sid: int, n: int) -> list:
-        return gateway.call(f"scan {table!r}", lambda c: c.client.scannerGetList(sid, n))
+    def fetch(scanner: _Scanner, n: int) -> list:
+        at, sid = scanner
+        return gateway.call_at(at, f"scan {table!r}", lambda c: c.client.scannerGetList(sid, n))
 
-    def close(sid: int) -> None:
-        gateway.call_once(f"close scanner {sid} on {table!r}", lambda c: c.client.scannerClose(sid))
+    def close(scanner: _Scanner) -> None:
+        at, sid = scanner
+        gateway.call_once(
+            f"close scanner {sid} on {table!r}", lambda c: c.client.scannerClose(sid), at
+        )
 
     return _paged(
         table,
@@ -104,19 +112,19 @@ def scan_rows_thrift2(
     """
     bname = table.encode()
 
-    def open_at(first: bytes) -> int:
+    def open_at(first: bytes) -> _Scanner:
         spec = thrift2_scan_spec(first, stop, columns, batch_size, flt, time_range)
-        return gateway.call_thrift2(
-            f"open scanner on {table!r}", lambda c: c.openScanner(bname, spec)
+        return gateway.open(
+            f"open scanner on {table!r}", lambda c: c.openScanner(bname, spec), thrift2=True
         )
 
-    def fetch(sid: int, n: int) -> list:
-        return gateway.call_thrift2(f"scan {table!r}", lambda c: c.getScannerRows(sid, n))
+    def fetch(scanner: _Scanner, n: int) -> list:
+        at, sid = scanner
+        return gateway.call_at(at, f"scan {table!r}", lambda c: c.getScannerRows(sid, n))
 
-    def close(sid: int) -> None:
-        gateway.call_once_thrift2(
-            f"close scanner {sid} on {table!r}", lambda c: c.closeScanner(sid)
-        )
+    def close(scanner: _Scanner) -> None:
+        at, sid = scanner
+        gateway.call_once(f"close scanner {sid} on {table!r}", lambda c: c.closeScanner(sid), at)
 
     return _paged(
         table,
@@ -179,21 +187,27 @@ def _paged(
     start: bytes,
     batch_size: int,
     limit: int | None,
-    open_at: Callable[[bytes], int],
-    fetch: Callable[[int, int], list],
-    close: Callable[[int], None],
+    open_at: Callable[[bytes], _Scanner],
+    fetch: Callable[[_Scanner, int], list],
+    close: Callable[[_Scanner], None],
     row_of: Callable[[object], tuple[bytes, dict]],
 ) -> Iterator[tuple[bytes, dict]]:
     next_start = start
     remaining = limit
-    scanner_id: int | None = None
+    scanner_id: _Scanner | None = None
     losses = 0
     try:
         while remaining is None or remaining > 0:
             want = batch_size if remaining is None else min(batch_size, remaining)
             if scanner_id is None:
                 scanner_id = open_at(next_start)
-                log.debug("opened scanner %d on %r at %r", scanner_id, table, next_start)
+                log.debug(
+                    "opened scanner %d on %r at %r (%s)",
+                    scanner_id[1],
+                    table,
+                    next_start,
+                    scanner_id[0].name,
+                )
             try:
                 results = fetch(scanner_id, want)
             except (ScannerLostError, RetriesExhaustedError) as exc:

@@ -3,8 +3,9 @@
 happybase has a pool of its own, but it cannot be closed (its connections sit in a private
 queue) and it knows one gateway only. This one lends at most ``size`` connections at a time,
 reuses idle ones newest first, throws away a connection whose call failed in a way that may
-have left its socket out of step, and closes everything on :meth:`ConnectionPool.close`. It is
-the place where spreading calls over several gateways will go.
+have left its socket out of step, and closes everything on :meth:`ConnectionPool.close`.
+Spreading calls over several gateways is :mod:`culvert_py.store.gateway`'s, one pool per
+gateway.
 """
 
 from __future__ import annotations
@@ -115,6 +116,11 @@ class ConnectionPool(Generic[_C]):
     def close(self) -> None:
         """Close every idle connection; lent ones are closed when they come back."""
         self._closed = True
+        self._close_idle()
+
+    def discard_idle(self) -> None:
+        """Close every idle connection, e.g. when their gateway died: sockets to a dead
+        server look open until used, and would fail the first calls after it comes back."""
         self._close_idle()
 
     def _take_token(self, timeout: float | None) -> bool:

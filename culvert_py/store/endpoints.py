@@ -1,0 +1,95 @@
+"""The Thrift gateway pairs a store URL names.
+
+A store URL lists one or more gateways, comma-separated, each ``HOST:PORT`` (its Thrift1
+port; its Thrift2 gateway is on the same host at the URL's ``thrift2_port``) or
+``HOST:PORT:THRIFT2_PORT`` (its own Thrift2 port, for several gateways on one host)::
+
+    hbase://h1:9090,h2:9090?thrift2_port=9091
+    hbase://127.0.0.1:9090:9091,127.0.0.1:9092:9093
+
+A Thrift2 port of ``0`` means "no Thrift2 gateway here". IPv6 hosts go in brackets
+(``[::1]:9090``). :func:`format_gateways` writes the shortest form that parses back to the
+same gateways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from culvert_py.errors import StoreError
+
+__all__ = ["Endpoint", "format_gateways", "parse_gateways"]
+
+#: The gateway forms, for messages.
+FORMS = "hbase://HOST:PORT[,HOST:PORT…] or hbase://HOST:PORT:THRIFT2_PORT[,…]"
+
+
+class Endpoint(NamedTuple):
+    """One gateway pair: a Thrift1 gateway and, optionally, a Thrift2 gateway on its host."""
+
+    host: str
+    port: int
+    thrift2_port: int | None
+
+
+def parse_gateways(netloc: str, thrift2_port: int | None, url: str) -> list[Endpoint]:
+    """The gateways of a URL's network location.
+
+    :param netloc: the part between ``hbase://`` and the path or query
+    :param thrift2_port: the Thrift2 port of gateways that name none (``None``: no Thrift2)
+    :param url: the whole URL, for messages
+    :return: the gateways in URL order
+    :raises StoreError: for an empty item, a missing or malformed port, or a gateway listed
+        twice (naming the item and the accepted forms)
+    """
+    found: list[Endpoint] = []
+    for item in netloc.split(","):
+        endpoint = _parse_one(item, thrift2_port, url)
+        if any(e[:2] == endpoint[:2] for e in found):
+            raise StoreError(f"gateway {item!r} is listed twice in store URL {url!r}")
+        found.append(endpoint)
+    return found
+
+
+def _parse_one(item: str, thrift2_port: int | None, url: str) -> Endpoint:
+    where = f"gateway {item!r} in store URL {url!r}: need {FORMS}"
+    if item.startswith("["):
+        host, bracket, rest = item[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise StoreError(f"malformed {where}")
+        ports = rest[1:].split(":") if rest else []
+    else:
+        host, *ports = item.split(":")
+    if not host or len(ports) not in (1, 2):
+        raise StoreError(f"malformed {where}")
+    numbers = []
+    for text in ports:
+        if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 65535:
+            raise StoreError(f"malformed port {text!r} of {where}")
+        numbers.append(int(text))
+    if numbers[0] == 0:
+        raise StoreError(f"malformed port 0 of {where}")
+    second = numbers[1] if len(numbers) == 2 else thrift2_port
+    return Endpoint(host, numbers[0], second or None)
+
+
+def format_gateways(endpoints: Sequence[Endpoint]) -> str:
+    """The ``hbase://`` URL of ``endpoints``: ``hbase://h1:p1,h2:p2?thrift2_port=N`` when
+    they share one Thrift2 port (``0``: none), each gateway's own ``HOST:PORT:THRIFT2_PORT``
+    otherwise.
+
+    :raises StoreError: for an empty list
+    """
+    if not endpoints:
+        raise StoreError("a store needs at least one gateway")
+    shared = {e.thrift2_port for e in endpoints}
+    if len(shared) == 1:
+        netloc = ",".join(f"{_host(e.host)}:{e.port}" for e in endpoints)
+        return f"hbase://{netloc}?thrift2_port={shared.pop() or 0}"
+    netloc = ",".join(f"{_host(e.host)}:{e.port}:{e.thrift2_port or 0}" for e in endpoints)
+    return f"hbase://{netloc}"
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
