@@ -2,14 +2,19 @@
 
 The half of :mod:`culvert_py.layout` for adopted (``existing = true``) tables, which says
 what the bytes are (see its module doc); callers go through ``layout``, which dispatches here.
+That includes the *shadow* each adopted row's version cell carries (see
+``docs/adopted-tables.md``).
+
+Builds and syncs run these functions once per row, so what depends only on the table
+definition (decoders, the shadow's per-column headers) is computed once per definition.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from culvert_py.codecs import Codec, codec_for
+from culvert_py.encoding import decode_value, encode_value, value_encoder
 from culvert_py.errors import EncodingError
 from culvert_py.schema import TableDef
 from culvert_py.values import check_value, short_repr
@@ -26,9 +31,7 @@ def decode_cells(
     :param pk: the row key, for the row-key columns; ``None`` leaves them out
     :return: the row; ``None`` when it has neither a declared cell nor a version cell
     """
-    decoders = _adopted_decoders(
-        tuple((c, cell, table.columns[c], table.codecs[c]) for c, cell in table.cells.items())
-    )
+    decoders = _derived(table).decoders
     row: dict[str, object] = {}
     seen = versioned
     for column, raw in cells.items():
@@ -54,10 +57,83 @@ def decode_cells(
     return row
 
 
-@functools.lru_cache(maxsize=64)
-def _adopted_decoders(cells: tuple) -> dict[bytes, tuple[str, Codec]]:
-    """``{b"family:qualifier": (column, codec)}`` for one adopted table definition."""
-    return {cell.encode(): (name, codec_for(typ, codec)) for name, cell, typ, codec in cells}
+class _Derived:
+    """What one adopted table definition implies for every row: decoders, shadow layout."""
+
+    def __init__(self, table: TableDef) -> None:
+        #: ``{b"family:qualifier": (column, codec)}``
+        self.decoders: dict[bytes, tuple[str, Codec]] = {
+            cell.encode(): (name, codec_for(table.columns[name], table.codecs[name]))
+            for name, cell in table.cells.items()
+        }
+        #: ``(column, encoded name and type, value encoder)`` in shadow order (by name)
+        self.shadow: list[tuple[str, bytes, Callable[[object], bytes]]] = [
+            (
+                name,
+                encode_value(name, "str") + encode_value(typ, "str"),
+                value_encoder(typ),
+            )
+            for name, typ in sorted(table.columns.items())
+            if name not in table.row_key
+        ]
+
+
+_DERIVED: dict[int, tuple[TableDef, _Derived]] = {}
+_DERIVED_MAX = 64
+
+
+def _derived(table: TableDef) -> _Derived:
+    """The :class:`_Derived` of ``table``, computed once per definition object.
+
+    Keyed by identity: hashing a definition (its dicts) per row would cost more than the
+    lookup saves. The entry holds the definition, so its id cannot be reused while cached.
+    """
+    found = _DERIVED.get(id(table))
+    if found is not None and found[0] is table:
+        return found[1]
+    if len(_DERIVED) >= _DERIVED_MAX:
+        _DERIVED.clear()
+    derived = _Derived(table)
+    _DERIVED[id(table)] = (table, derived)
+    return derived
+
+
+def shadow_of(table: TableDef, row: Mapping[str, object] | None) -> bytes:
+    """The shadow of an adopted row: its declared columns as culvert_py indexed them.
+
+    Kept after the version struct in the row's version cell, so that the entries of values
+    another application has since overwritten can still be found (and removed). Each
+    non-NULL, non-key column is ``(name, type, value)`` in the order-preserving encoding, in
+    column-name order, so a shadow stays readable after the schema gains or loses columns.
+    The name and type bytes are precomputed per definition; values are encoded unchecked,
+    as they come from a codec's decoder or a write that checked them already (see
+    :func:`culvert_py.encoding.value_encoder`).
+    """
+    if not row:
+        return b""
+    parts = []
+    for name, header, encode in _derived(table).shadow:
+        value = row.get(name)
+        if value is not None:
+            parts.append(header)
+            parts.append(encode(value))
+    return b"".join(parts)
+
+
+def decode_shadow(table: TableDef, data: bytes) -> dict[str, object]:
+    """The row a shadow (the bytes after the version struct) remembers.
+
+    Columns the schema no longer declares, or now declares with another type, are left out.
+    """
+    row: dict[str, object] = {}
+    offset = 0
+    while offset < len(data):
+        name, offset = decode_value(data, "str", offset)
+        typ, offset = decode_value(data, "str", offset)
+        value, offset = decode_value(data, typ, offset)  # type: ignore[arg-type]
+        if table.columns.get(name) == typ:  # type: ignore[arg-type]
+            row[name] = value  # type: ignore[index]
+    return row
 
 
 def encode_cell(table: TableDef, column: str, value: object) -> bytes:

@@ -63,6 +63,10 @@ class Codec:
     type_name: str
     _encode: Callable[[object], bytes]
     _decode: Callable[[bytes], object]
+    #: whether ``_decode`` returns values :func:`check_value` would still change (then it
+    #: runs on every decoded value); the others normalise as they decode, which saves the
+    #: check on every cell of a build or a fetched row
+    _checked: bool = False
 
     def encode(self, value: object, column: str | None = None) -> bytes:
         """The bytes of ``value`` in this codec.
@@ -90,8 +94,8 @@ class Codec:
         :raises EncodingError: when the bytes are not this codec's, with a one-line reason
         """
         try:
-            value = self._decode(bytes(data))
-            return check_value(value, self.type_name)
+            value = self._decode(data if type(data) is bytes else bytes(data))
+            return check_value(value, self.type_name) if self._checked else value
         except (_Refusal, EncodingError) as exc:
             raise EncodingError(f"{self.name}: {short_repr(bytes(data))}: {exc}") from None
 
@@ -170,9 +174,16 @@ def _fixed_float(fmt: str) -> tuple[Callable, Callable]:
 
     def decode(data: bytes) -> float:
         _length(data, packer.size)
-        return packer.unpack(data)[0]
+        return _normal_float(packer.unpack(data)[0])
 
     return encode, decode
+
+
+def _normal_float(value: float) -> float:
+    """``value`` as check_value leaves it: one NaN, ``0.0`` for ``-0.0``."""
+    if value != value:
+        return math.nan
+    return value + 0.0
 
 
 def _float_text_encode(value: float) -> bytes:
@@ -183,7 +194,7 @@ def _float_text_encode(value: float) -> bytes:
 def _float_text_decode(data: bytes) -> float:
     text = _ascii(data)
     try:
-        return float(text)
+        return _normal_float(float(text))
     except ValueError:
         raise _Refusal("not a decimal number") from None
 
@@ -247,8 +258,10 @@ def _iso_decode(data: bytes) -> datetime:
 _TABLE: dict[tuple[str, str], Codec] = {}
 
 
-def _register(type_name: str, name: str, encode: Callable, decode: Callable) -> None:
-    _TABLE[type_name, name] = Codec(name, type_name, encode, decode)
+def _register(
+    type_name: str, name: str, encode: Callable, decode: Callable, checked: bool = False
+) -> None:
+    _TABLE[type_name, name] = Codec(name, type_name, encode, decode, checked)
 
 
 _register("int", "int64", *_fixed_int(">q", 64))
@@ -264,4 +277,5 @@ _register("bool", "bool", lambda v: b"\xff" if v else b"\x00", _bool_decode)
 _register("bool", "text", lambda v: b"true" if v else b"false", _bool_text_decode)
 _register("datetime", "epoch_millis", *_epoch(timedelta(milliseconds=1), "milliseconds"))
 _register("datetime", "epoch_seconds", *_epoch(timedelta(seconds=1), "seconds"))
-_register("datetime", "iso8601", lambda v: v.isoformat().encode("ascii"), _iso_decode)
+# fromisoformat keeps the text's offset (and can reach past datetime's range in UTC).
+_register("datetime", "iso8601", lambda v: v.isoformat().encode("ascii"), _iso_decode, True)

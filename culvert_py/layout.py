@@ -480,23 +480,8 @@ VERSION_BYTES = 17
 
 
 def shadow_of(table: TableDef, row: Mapping[str, object] | None) -> bytes:
-    """The shadow of an adopted row: its declared columns as culvert_py indexed them.
-
-    Kept after the version struct in the row's version cell, so that the entries of values
-    another application has since overwritten can still be found (and removed). Each column
-    is ``(name, type, value)`` in the order-preserving encoding, so a shadow stays readable
-    after the schema gains or loses columns.
-    """
-    if not row:
-        return b""
-    names = sorted(c for c in table.columns if c not in table.row_key and row.get(c) is not None)
-    values: list[object] = []
-    types: list[str] = []
-    for name in names:
-        typ = table.columns[name]
-        values += [name, typ, row[name]]
-        types += ["str", "str", typ]
-    return encode_tuple(values, types)
+    """The shadow of an adopted row (:func:`culvert_py.adopted_rows.shadow_of`)."""
+    return adopted_rows.shadow_of(table, row)
 
 
 def decode_shadow(table: TableDef, version: bytes | None) -> dict[str, object] | None:
@@ -506,13 +491,4 @@ def decode_shadow(table: TableDef, version: bytes | None) -> dict[str, object] |
     """
     if version is None:
         return None
-    data = version[VERSION_BYTES:]
-    row: dict[str, object] = {}
-    offset = 0
-    while offset < len(data):
-        name, offset = decode_value(data, "str", offset)
-        typ, offset = decode_value(data, "str", offset)
-        value, offset = decode_value(data, typ, offset)
-        if table.columns.get(name) == typ:
-            row[name] = value
-    return row
+    return adopted_rows.decode_shadow(table, version[VERSION_BYTES:])

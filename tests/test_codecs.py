@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from culvert_py.codecs import CODECS, ROW_KEY_CODECS, codec_for
 from culvert_py.errors import EncodingError
+from culvert_py.values import check_value
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _AWARE = st.datetimes(
@@ -209,3 +210,22 @@ def test_unknown_codecs_name_the_known_ones():
         codec_for("int", "int8")
     with pytest.raises(EncodingError, match="unknown column type 'decimal'"):
         codec_for("decimal", "text")
+
+
+@pytest.mark.parametrize(("type_name", "codec"), sorted(VALUES))
+@settings(max_examples=60, deadline=None)
+@given(data=st.one_of(st.binary(max_size=10), st.sampled_from([b"-0", b"nan", b"-0.0"])))
+def test_decoded_values_are_already_normalised_for_any_bytes(type_name, codec, data):
+    # Decoders skip check_value where they normalise themselves: any bytes that decode must
+    # give exactly what check_value would make of them (-0.0, NaN, UTC datetimes).
+    try:
+        value = codec_for(type_name, codec).decode(data)
+    except EncodingError:
+        return
+    normal = check_value(value, type_name)
+    assert type(normal) is type(value)
+    assert normal == value or (value != value and normal != normal)
+    if type_name == "float":
+        assert math.copysign(1.0, value) == math.copysign(1.0, normal)
+    if type_name == "datetime":
+        assert value.utcoffset() == timedelta(0)

@@ -18,6 +18,10 @@ so they are never returned).
 
 Safe next to culvert_py writers, other syncs and builds: all of them change a row only
 through the one protocol, conditioned on its version cell.
+
+The time-range scan runs once per region of the primary table, in parallel, each feeding
+its changed rows to the protocol as it goes: region servers filter their cells by time
+concurrently, and one region's scan overlaps another's protocol round trips.
 """
 
 from __future__ import annotations
@@ -133,21 +137,39 @@ def sync_index(
         data_column(definition, c) for c in definition.columns if c not in definition.row_key
     ]
     primary = store.table(definition.hbase_table)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert-sync") as pool:
+    ranges = [(r.start or None, r.end or None) for r in store.regions(definition.hbase_table)]
+    # The writer's pool runs store calls only; the range scans, which wait on the writer,
+    # get threads of their own, so neither can starve the other.
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert-sync") as pool,
+        ThreadPoolExecutor(
+            max_workers=max(1, min(len(ranges), workers)), thread_name_prefix="culvert-sync-scan"
+        ) as scans,
+    ):
         writer = IndexWriter(
             store, definition, maintained, pool, CAP_CHECK_AND_MUTATE in store.capabilities
         )
-        # Only the application's cells count as changes: culvert_py's own version cell
-        # writes would otherwise bring every synced row back next time.
-        scanner = primary.scan(
-            columns=columns, time_range=(since, _ALL_TIME), batch_size=batch_size
-        )
-        try:
-            for batch in chunks((pk for pk, _ in scanner), batch_size):
-                writer.write({pk: {} for pk in batch})
-                report.rows_examined += len(batch)
-        finally:
-            scanner.close()  # type: ignore[attr-defined]
+
+        def sync_range(bounds: tuple[bytes | None, bytes | None]) -> int:
+            # Only the application's cells count as changes: culvert_py's own version cell
+            # writes would otherwise bring every synced row back next time.
+            scanner = primary.scan(
+                start=bounds[0],
+                stop=bounds[1],
+                columns=columns,
+                time_range=(since, _ALL_TIME),
+                batch_size=batch_size,
+            )
+            examined = 0
+            try:
+                for batch in chunks((pk for pk, _ in scanner), batch_size):
+                    writer.write({pk: {} for pk in batch})
+                    examined += len(batch)
+            finally:
+                scanner.close()  # type: ignore[attr-defined]
+            return examined
+
+        report.rows_examined = sum(scans.map(sync_range, ranges or [(None, None)]))
         report.entries_changed = writer.entries_written
         report.rows_changed = writer.rows_written
     meta.save_doc(SYNC_DOC, table, json.dumps({"watermark_ms": start, "generation": generation}))

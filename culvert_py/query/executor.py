@@ -11,6 +11,11 @@ Covered plans trust verified entries and fetch only unverified ones.
 Memory stays bounded by batch sizes: nothing materialises an index scan, except the probe
 side of an intersection (the smaller one by estimate) and a client-side sort.
 
+A plan with a ``limit`` (and no client-side sort) first reads only as much as it asks for:
+each scan's first batch and the first primary fetch hold ``limit`` entries, and only when
+those leave rows missing (stale entries, a residual predicate) do the full-size, prefetching
+batches start, after the last key read. Positions, cursors and order are the same either way.
+
 Positions and cursors: :mod:`culvert_py.query.cursor`.
 
 Analyze counters (``rpcs``) are bumped from pool threads, so they go through one lock per
@@ -36,6 +41,8 @@ from culvert_py.layout import (
     decode_row,
     entries_of,
     primary_key,
+    stored_columns,
+    version_column,
 )
 from culvert_py.predicate import columns_of, matches, sort_key
 from culvert_py.query.cursor import decode_cursor, encode_cursor
@@ -132,25 +139,30 @@ class QueryExecutor:
         if plan.sort is not None:
             rows = self._sorted(plan, position)
         else:
-            rows = self._source_rows(plan, plan.source, plan.predicate, position)
+            wanted = None if plan.limit is None else max(1, min(plan.limit, FETCH_BATCH))
+            rows = self._source_rows(plan, plan.source, plan.predicate, position, wanted=wanted)
         return QueryResult(plan, rows)
 
     # -- sources -------------------------------------------------------------------------
 
-    def _source_rows(self, plan: Plan, source, predicate, position, whole=False) -> Iterator[tuple]:
-        """``(position, row)`` of ``source``; ``whole``: full rows even from covered entries."""
+    def _source_rows(
+        self, plan: Plan, source, predicate, position, whole=False, wanted: int | None = None
+    ) -> Iterator[tuple]:
+        """``(position, row)`` of ``source``; ``whole``: full rows even from covered entries;
+        ``wanted``: how many rows the consumer will likely take (``None``: all of them)."""
         match source:
             case Empty():
                 return iter(())
             case FullScan():
-                return self._timed(source, self._full_scan(source, predicate, position))
+                return self._timed(source, self._full_scan(source, predicate, position, wanted))
             case IndexScan():
-                rows = self._index_rows(source, None, predicate, position, whole)
+                rows = self._index_rows(source, None, predicate, position, whole, wanted)
                 return self._timed(source, rows)
             case Intersect():
-                return self._timed(source, self._intersect(source, predicate, position, whole))
+                rows = self._intersect(source, predicate, position, whole, wanted)
+                return self._timed(source, rows)
             case Union():
-                return self._timed(source, self._union(plan, source, position))
+                return self._timed(source, self._union(plan, source, position, wanted))
         raise AssertionError(source)
 
     def _timed(self, node: Node, rows: Iterator) -> Iterator:
@@ -165,7 +177,7 @@ class QueryExecutor:
             node.actual_rows += 1
             yield item
 
-    def _full_scan(self, node: FullScan, predicate, position) -> Iterator[tuple]:
+    def _full_scan(self, node: FullScan, predicate, position, wanted) -> Iterator[tuple]:
         start = bytes.fromhex(position[1]) + b"\x00" if position else b""
         primary = self.store.table(self.definition.hbase_table)
         regions = [
@@ -174,7 +186,7 @@ class QueryExecutor:
         count = functools.partial(self._count_rpc, node)
         scans = [
             _PrefetchScan(
-                primary, max(r.start, start), r.end or None, node.filter, self.pool, count
+                primary, max(r.start, start), r.end or None, node.filter, self.pool, count, wanted
             )
             for r in regions
         ]
@@ -184,8 +196,11 @@ class QueryExecutor:
                 if row is not None and matches(predicate, row):
                     yield ["f", pk.hex()], row
 
-    def _index_entries(self, node: IndexScan, position) -> Iterator[tuple[int, bytes, dict]]:
-        """``(range number, key, cells)`` of every entry in the ranges, in key order."""
+    def _index_entries(
+        self, node: IndexScan, position, wanted: int | None = None
+    ) -> Iterator[tuple[int, bytes, dict]]:
+        """``(range number, key, cells)`` of every entry in the ranges, in key order;
+        ``wanted``: the size of each scan's first batch (see the module docstring)."""
         table = self.store.table(node.index.hbase_table)
         first_range, after = 0, b""
         if position:
@@ -201,16 +216,25 @@ class QueryExecutor:
             for bucket in rng.buckets:
                 salt = bytes([bucket])
                 stop = salt + rng.stop if rng.stop is not None else _next_salt(bucket)
-                scan = _PrefetchScan(table, salt + lower, stop, None, self.pool, count)
+                scan = _PrefetchScan(table, salt + lower, stop, None, self.pool, count, wanted)
                 streams.append(scan)
             for key, cells in heapq.merge(*streams, key=lambda item: item[0][1:]):
                 node.entries_read += 1
                 yield number, key, cells
 
-    def _index_rows(self, node: IndexScan, keep, predicate, position, whole) -> Iterator[tuple]:
+    def _index_rows(
+        self, node: IndexScan, keep, predicate, position, whole, wanted=None
+    ) -> Iterator[tuple]:
         """Rows through ``node``: checked against their entry and the predicate."""
         keys = IndexKeys(self.definition, node.index)
-        entries = self._index_entries(node, position)
+        entries = self._index_entries(node, position, wanted)
+        if wanted is not None:
+            # One fetch of as many entries as rows are wanted before anything runs ahead:
+            # a LIMIT query that gets its rows from them reads nothing more.
+            first = list(itertools.islice(entries, wanted))
+            yield from self._checked(self._resolve(node, keys, first, keep, whole), predicate)
+            if len(first) < wanted:
+                return
         pending: deque = deque()
         for chunk in _chunks(entries, FETCH_BATCH):
             pending.append(self.pool.submit(self._resolve, node, keys, chunk, keep, whole))
@@ -219,8 +243,8 @@ class QueryExecutor:
         while pending:
             yield from self._checked(pending.popleft(), predicate)
 
-    def _checked(self, future: Future, predicate) -> Iterator[tuple]:
-        for position, row in future.result():
+    def _checked(self, found: Future | list, predicate) -> Iterator[tuple]:
+        for position, row in found.result() if isinstance(found, Future) else found:
             if matches(predicate, row):
                 yield position, row
 
@@ -243,10 +267,7 @@ class QueryExecutor:
             decoded.append((number, key, cells, values, pk, trusted))
             if not trusted:
                 to_fetch.append(pk)
-        fetched = {}
-        if to_fetch:
-            self._count_rpc(node)
-            fetched = self.store.table(self.definition.hbase_table).get_many(to_fetch)
+        fetched = self._fetch_rows(node, to_fetch) if to_fetch else {}
         out = []
         for number, key, cells, values, pk, trusted in decoded:
             if trusted:
@@ -259,7 +280,27 @@ class QueryExecutor:
             out.append(([number, key[1:].hex()], row))
         return out
 
-    def _intersect(self, node: Intersect, predicate, position, whole) -> Iterator[tuple]:
+    def _fetch_rows(self, node: IndexScan, pks: list[bytes]) -> dict[bytes, dict]:
+        """The cells of the rows ``pks`` (absent rows left out), for the consistency check.
+
+        An adopted row's version cell carries its shadow, about the row's size again, and the
+        check needs none of it: only the declared cells are read. A row that comes back
+        without any was deleted, or holds NULL in every column: its version cell (read for
+        those rows alone) tells which.
+        """
+        table = self.store.table(self.definition.hbase_table)
+        self._count_rpc(node)
+        if not self.definition.existing:
+            return table.get_many(pks)
+        definition = self.definition
+        fetched = table.get_many(pks, columns=stored_columns(definition, definition.cells))
+        missing = [pk for pk in pks if pk not in fetched]
+        if missing:
+            self._count_rpc(node)
+            fetched.update(table.get_many(missing, columns=[version_column(definition)]))
+        return fetched
+
+    def _intersect(self, node: Intersect, predicate, position, whole, wanted) -> Iterator[tuple]:
         keep: set[bytes] | None = None
         for probe in node.probes:
             keys = IndexKeys(self.definition, probe.index)
@@ -267,11 +308,10 @@ class QueryExecutor:
             for _, key, _ in self._index_entries(probe, None):
                 found.add(keys.decode(key)[1])
             keep = found if keep is None else keep & found
-        yield from self._timed(
-            node.driver, self._index_rows(node.driver, keep or set(), predicate, position, whole)
-        )
+        rows = self._index_rows(node.driver, keep or set(), predicate, position, whole, wanted)
+        yield from self._timed(node.driver, rows)
 
-    def _union(self, plan: Plan, node: Union, position) -> Iterator[tuple]:
+    def _union(self, plan: Plan, node: Union, position, wanted) -> Iterator[tuple]:
         first, inner = (position[0], position[1]) if position else (0, None)
         for number, branch in enumerate(node.branches):
             if number < first:
@@ -281,9 +321,8 @@ class QueryExecutor:
             # for want of a value and come twice: such a branch fetches whole rows.
             needs = set().union(*(columns_of(p) for p in earlier))
             whole = not needs <= _columns_held(self.definition, branch.source)
-            rows = self._source_rows(
-                plan, branch.source, branch.predicate, inner if number == first else None, whole
-            )
+            start = inner if number == first else None
+            rows = self._source_rows(plan, branch.source, branch.predicate, start, whole, wanted)
             for pos, row in rows:
                 # Expansion without a seen-set: a row an earlier branch matches was (or will
                 # be) returned by that branch.
@@ -326,6 +365,10 @@ class _PrefetchScan:
     The batches run on the shared pool as short tasks that never wait on the consumer, so
     many concurrent scans cannot starve the pool. ``count()`` is called once per RPC, from
     whichever thread makes it.
+
+    With ``first``, the first batch is a scan of at most ``first`` rows and nothing runs
+    ahead of it; only a consumer that wants more opens the full-size scan, just after the
+    last key it read.
     """
 
     def __init__(
@@ -336,17 +379,28 @@ class _PrefetchScan:
         flt,
         pool: Executor,
         count: Callable[[], None],
+        first: int | None = None,
     ):
-        self._it = iter(table.scan(start=start, stop=stop, filter=flt, batch_size=SCAN_BATCH))
+        self._table, self._stop, self._filter = table, stop, flt
         self._pool = pool
         self._count = count
         self._buffer: deque = deque()
-        self._done = False
+        self._size = SCAN_BATCH if first is None else first
+        self._it = self._open(start, self._size, first)
+        self._ahead = first is None  # whether the next batch is fetched before it is asked for
+        self._more = False  # a short first batch was full: the rest is still to be scanned
         self._future: Future | None = pool.submit(self._fetch)
-        count()  # opening the scanner
+
+    def _open(self, start: bytes, size: int, limit: int | None = None) -> Iterator:
+        self._count()  # opening the scanner
+        return iter(
+            self._table.scan(
+                start=start, stop=self._stop, filter=self._filter, batch_size=size, limit=limit
+            )
+        )
 
     def _fetch(self) -> list:
-        batch = list(itertools.islice(self._it, SCAN_BATCH))
+        batch = list(itertools.islice(self._it, self._size))
         self._count()
         return batch
 
@@ -355,10 +409,20 @@ class _PrefetchScan:
 
     def __next__(self) -> tuple[bytes, dict]:
         while not self._buffer:
+            if self._more:  # past the short first batch: the full-size scan, prefetching
+                self._more, self._ahead, self._size = False, True, SCAN_BATCH
+                self._future = self._pool.submit(self._fetch)
             if self._future is None:
                 raise StopIteration
             batch = self._future.result()
-            self._future = self._pool.submit(self._fetch) if len(batch) == SCAN_BATCH else None
+            full = len(batch) == self._size
+            if not self._ahead:
+                self._future = None
+                if full:
+                    self._more = True
+                    self._it = self._open(batch[-1][0] + b"\x00", SCAN_BATCH)
+            else:
+                self._future = self._pool.submit(self._fetch) if full else None
             self._buffer.extend(batch)
         return self._buffer.popleft()
 
