@@ -39,19 +39,21 @@ def test_count_totals_groups_formats_and_explain(store_url, schema_file, tmp_pat
             {"city": "London", "count": 2},
             {"city": "Oslo, Norway", "count": 1},
         ]
-        csv = culvert(
-            store_url, "count", name, "age > 30", "--group-by", "city", "--format", "csv",
-            "--null", "NA",
-        )  # fmt: skip
-        assert csv.stdout.splitlines() == ["city,count", "NA,1", "London,2", '"Oslo, Norway",1']
-        shown = culvert(store_url, "count", name, "--group-by", "city").stdout.splitlines()
-        assert shown[0].split() == ["city", "count"] and shown[4].split() == ["London", "2"]
-
         plan = culvert(store_url, "count", name, "age > 30", "--explain").stdout
         assert plan.startswith(f"Aggregate count of {name} where age > 30 from index entries")
         assert "by_age" in plan and "(covered, no primary fetch)" in plan
-        plan = culvert(store_url, "count", name, "city = 'London' AND age > 3", "--analyze").stdout
-        assert "from rows" in plan and "| result 2" in plan and "actual" in plan
+        if store_url.startswith("sqlite"):  # rendering: the same code on every store
+            csv = culvert(
+                store_url, "count", name, "age > 30", "--group-by", "city", "--format", "csv",
+                "--null", "NA",
+            )  # fmt: skip
+            want = ["city,count", "NA,1", "London,2", '"Oslo, Norway",1']
+            assert csv.stdout.splitlines() == want
+            shown = culvert(store_url, "count", name, "--group-by", "city").stdout.splitlines()
+            assert shown[0].split() == ["city", "count"] and shown[4].split() == ["London", "2"]
+            where = "city = 'London' AND age > 3"
+            plan = culvert(store_url, "count", name, where, "--analyze").stdout
+            assert "from rows" in plan and "| result 2" in plan and "actual" in plan
     finally:
         from culvert_py.client import connect
 
