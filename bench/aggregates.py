@@ -24,6 +24,7 @@ import time
 import uuid
 from collections import Counter
 
+from culvert_py import meta
 from culvert_py.client import Client
 from culvert_py.predicate import col
 from culvert_py.query.plan import NO_INDEX
@@ -81,7 +82,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the table afterwards")
+    parser.add_argument(
+        "--private-meta",
+        action="store_true",
+        help="keep the schema in a meta table of this run's own (a dev HBase shared by "
+        "branches may hold schemas this checkout cannot parse); dropped at the end",
+    )
     args = parser.parse_args()
+    if args.private_meta:
+        meta.META_TABLE = f"__culvert_meta_{uuid.uuid4().hex[:8]}"
     host, port = args.hbase.rsplit(":", 1)
     db = Client(open_store(f"hbase://{host}:{port}?pool_size={args.workers + 8}"), args.workers)
     name = f"bench_agg_{uuid.uuid4().hex[:8]}"
@@ -131,6 +140,8 @@ def main() -> None:
     finally:
         if not args.keep:
             db.drop_table(name)
+            if args.private_meta:
+                db.store.delete_table(meta.META_TABLE)
         db.close()
 
 

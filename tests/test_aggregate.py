@@ -160,13 +160,29 @@ def test_explain_says_which_path_and_why(people):
     assert "from index entries: every entry of index by_city" in text
     assert "(covered, no primary fetch)" in text and "full scan" not in text
 
-    # min reads the index in key order and stops at the first entry that passes.
-    people.put_many([{"id": f"m{i:05d}", "age": i % 2500} for i in range(3000)])
-    assert people.plan_aggregate("min", "age > 10", "age").ordered
-    assert people.min("age", "age > 10") == 11
-    text = people.explain_aggregate("min", "age", "age > 10", analyze=True)
-    read = int(text.split(" entries read")[0].rsplit(", ", 1)[1].replace(",", ""))
-    assert read < 3000 and "stops early" in text
+
+def test_min_and_max_read_one_entry_per_bucket_end_and_skip_crashed_ones(people):
+    people.put_many([{"id": f"m{i:04d}", "age": i % 500} for i in range(600)])
+    buckets = people.definition.indexes["by_age"].buckets
+    for kind, want in (("min", 11), ("max", 499)):
+        assert getattr(people, kind)("age", "age > 10") == want
+        text = people.explain_aggregate(kind, "age", "age > 10", analyze=True)
+        read = int(text.split(" entries read")[0].rsplit(", ", 1)[1].replace(",", ""))
+        assert read == buckets and "stops at the first entry that passes" in text, text
+    # Crashed writers leave unverified entries at both ends: a row never written (age
+    # 10,000), and a row moved from the top (499) to the bottom (-1) whose write stopped
+    # after the primary row: its old entry is stale, its new one unverified but live.
+    crashes = [("unverified", {"id": "x1", "age": 10_000}), ("primary", {"id": "m0499", "age": -1})]
+    for step, change in crashes:
+        people.refresh()
+        people.writer.on_step = crash_after(step)
+        with pytest.raises(Exception, match=step):
+            people.put(change)
+        people.writer.on_step = None
+    assert (people.min("age"), people.max("age")) == (-1, 498)
+    assert (people.min("age", "age > 10"), people.max("age", "age < 10000")) == (11, 498)
+    text = people.explain_aggregate("max", "age", None, analyze=True)
+    assert "from index entries" in text and "| result 498" in text
 
 
 def test_adopted_tables_trust_no_entry(store, adopted, tmp_path):  # noqa: F811

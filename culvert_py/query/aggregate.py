@@ -18,10 +18,11 @@ Conjuncts an entry's existence already proves are not re-checked on covered rows
 index's ``where`` and the ``CONTAINS`` of a text index (its key range is exactly the word's
 encoding, and the consistency check proves it for every entry checked against its row).
 
-min and max plan as ``ORDER BY column LIMIT 1`` over the non-NULL values, so an index whose
-key order is the requested one stops after the first entry that survives the checks; a
-distinct plans as ``ORDER BY column``, and stops at its limit when the order comes from an
-index. The fold itself is :mod:`culvert_py.query.fold`.
+min and max plan over the non-NULL values (``column IS NOT NULL`` is added), preferring an
+index that orders by the column; on an index whose first column it is, each bucket is read
+from the wanted end and stops at its first passing entry (:mod:`culvert_py.query.extreme`).
+A distinct plans as ``ORDER BY column`` and stops at its limit when an index gives that
+order. The fold itself is :mod:`culvert_py.query.fold`.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 
 from culvert_py.predicate import sort_key
-from culvert_py.query.aggregate import AggregatePlan
+from culvert_py.query.aggregate import INDEX_PATH, AggregatePlan
 from culvert_py.query.executor import QueryExecutor
 from culvert_py.query.explain import explain_lines
+from culvert_py.query.extreme import extreme_scan, extreme_value
 from culvert_py.query.plan import source_nodes
 
 
@@ -31,7 +32,13 @@ def run_aggregate(executor: QueryExecutor, agg: AggregatePlan) -> object:
     """
     plan = agg.plan
     started = time.perf_counter()
-    agg.result = _FOLDS[agg.kind](agg, executor.run(plan))
+    if agg.kind in ("min", "max") and agg.path == INDEX_PATH and extreme_scan(plan, agg.column):
+        largest = agg.kind == "max"
+        agg.result = extreme_value(
+            executor.store, executor.definition, executor.pool, plan, agg.column, largest
+        )
+    else:
+        agg.result = _FOLDS[agg.kind](agg, executor.run(plan))
     plan.seconds = time.perf_counter() - started
     plan.rpcs = sum(node.rpcs for node in source_nodes(plan.source))
     return agg.result
@@ -50,8 +57,11 @@ def aggregate_lines(agg: AggregatePlan, analyze: bool = False) -> list[str]:
         what += f" limit {agg.limit}"
     head = f"Aggregate {what} of {agg.plan.table.name} where {agg.where!s} from {agg.path}"
     head += f": {agg.reason}"
-    if agg.ordered and (agg.kind in ("min", "max") or agg.limit is not None):
-        head += "; rows arrive in column order, so it stops early"
+    if agg.kind in ("min", "max") and agg.path == INDEX_PATH and extreme_scan(agg.plan, agg.column):
+        end = "high" if agg.kind == "max" else "low"
+        head += f"; reads each bucket from its {end} end and stops at the first entry that passes"
+    elif agg.ordered and agg.limit is not None:
+        head += "; rows arrive in column order, so it stops at the limit"
     if analyze:
         head += f" | result {_shown(agg.result)}"
     return [head, *("   " + line for line in explain_lines(agg.plan, analyze))]
