@@ -28,6 +28,7 @@ from culvert_py.layout import (
     version_column,
 )
 from culvert_py.meta import ACTIVE, DISABLED
+from culvert_py.query.aggregate_api import AggregateMethods
 from culvert_py.query.executor import QueryExecutor, QueryResult
 from culvert_py.query.explain import explain_lines, plan_structure
 from culvert_py.query.plan import Plan
@@ -58,7 +59,7 @@ class Explanation(NamedTuple):
         return self.text
 
 
-class IndexedTable:
+class IndexedTable(AggregateMethods):
     """A primary table and its indexes; every write keeps the indexes consistent.
 
     Rows are plain dicts of typed values (``int``, ``float``, ``str``, ``bytes``, ``bool``,

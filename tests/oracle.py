@@ -65,3 +65,27 @@ def assert_indexes_exact(table, history: list[dict]) -> int:
             assert covered == want, f"{name} {values!r}: covered lookup disagrees"
             checked += 1
     return checked
+
+
+def aggregate_oracle(definition, rows: list[dict], kind: str, column, where, limit=None):
+    """The answer an aggregate must give, from the primary rows alone: a count,
+    ``{value: count}``, the smallest/largest non-NULL value, or the sorted distinct values
+    (NULL first). Plain Python over the rows; the values carry no NaN (see the callers)."""
+    predicate = parse(where, dict(definition.columns)) if where else None
+    kept = [r for r in rows if predicate is None or matches(predicate, r)]
+    values = [r.get(column) for r in kept] if column else []
+    if kind == "count":
+        if column is None:
+            return len(kept)
+        groups: dict = {}
+        for value in values:
+            groups[value] = groups.get(value, 0) + 1
+        return groups
+    present = [v for v in values if v is not None]
+    if kind == "min":
+        return min(present, default=None)
+    if kind == "max":
+        return max(present, default=None)
+    ordered = sorted(set(present))
+    out = ([None] if len(present) < len(values) else []) + ordered
+    return out if limit is None else out[:limit]

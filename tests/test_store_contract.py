@@ -478,3 +478,24 @@ def test_check_and_mutate_deletes_whole_families_and_masks_its_own_put(store, ma
     assert table.get_many([b"r"]) == {}
     table.put_many([(b"r", {b"f:a": b"3"})], 300)
     assert table.get_many([b"r"]) == {b"r": {b"f:a": b"3"}}
+
+
+def test_scan_reverse_is_the_forward_scan_backwards(make_table):
+    table = make_table(families=("f", "g"))
+    table.put_many([(k, {b"f:a": k, b"g:b": b"x"}) for k in TRICKY_KEYS], 5)
+    table.put_many([(b"only-g", {b"g:b": b"y"})], 5)
+    everything = sorted([*TRICKY_KEYS, b"only-g"])
+    assert [r for r, _ in table.scan_reverse()] == everything[::-1]
+    bounds = [None, b"", b"\x00\x01", b"a\x00", b"\x80", b"\xff\xff\x00"]
+    for start in bounds:
+        for stop in bounds:
+            want = [r for r in everything if (not start or r >= start) and (not stop or r < stop)]
+            for batch_size, limit in [(1, None), (3, 2), (1000, None)]:
+                got = table.scan_reverse(start, stop, batch_size=batch_size, limit=limit)
+                keys = [r for r, _ in got]
+                assert keys == want[::-1][:limit], (start, stop, batch_size, limit)
+    rows = dict(table.scan_reverse(b"a", b"b", columns=[b"f:a"]))
+    assert rows == {k: {b"f:a": k} for k in everything if b"a" <= k < b"b" and k != b"only-g"}
+    assert [r for r, _ in table.scan_reverse(columns=[b"g:"], limit=1)] == [everything[-1]]
+    with pytest.raises(ArgumentError):
+        table.scan_reverse(batch_size=0)

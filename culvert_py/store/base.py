@@ -138,6 +138,27 @@ class Table(Protocol):
         """
         ...
 
+    def scan_reverse(
+        self,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        columns: Sequence[bytes] | None = None,
+        batch_size: int = 1000,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, dict]]:
+        """Iterate ``(row, cells)`` of ``start <= row < stop`` in *descending* key order,
+        lazily, ``batch_size`` rows per call (HBase's reversed scan): the last rows of a
+        range without reading the rest.
+
+        :param start: lowest row key (inclusive; ``None``: the table's first)
+        :param stop: row key to stay below (exclusive; ``None``: past the table's last)
+        :param columns: restrict to these columns or families
+        :param batch_size: rows fetched per call
+        :param limit: stop after this many rows
+        :raises ArgumentError: for a ``batch_size`` below 1
+        """
+        ...
+
     def check_and_mutate(
         self,
         row: bytes,

@@ -42,7 +42,12 @@ from culvert_py.store.base import (
 )
 from culvert_py.store.endpoints import Endpoint, format_gateways
 from culvert_py.store.gateway import Gateway, thrift2
-from culvert_py.store.hbase_scan import scan_rows, scan_rows_since, scan_rows_thrift2
+from culvert_py.store.hbase_scan import (
+    scan_rows,
+    scan_rows_reversed,
+    scan_rows_since,
+    scan_rows_thrift2,
+)
 from culvert_py.store.hbase_structs import (
     batch_mutation,
     cells,
@@ -320,6 +325,25 @@ class HBaseTable:
                 if r.columns:
                     out[r.row] = cells(r, include_timestamp)
         return out
+
+    def scan_reverse(
+        self,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        columns: Sequence[bytes] | None = None,
+        batch_size: int = 1000,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, dict]]:
+        """Iterate rows in descending key order; see :class:`culvert_py.store.base.Table`.
+
+        :return: a generator; closing it releases the server-side scanner
+        """
+        start, stop = check_scan(start, stop, None, batch_size)
+        return scan_rows_reversed(
+            self._gateway, self.name, start or b"", stop or None, thrift_columns(columns),
+            batch_size,
+            limit,
+        )  # fmt: skip
 
     def scan(
         self,

@@ -182,6 +182,85 @@ def _at_or_after(
                 return
 
 
+def scan_rows_reversed(
+    gateway: Gateway,
+    table: str,
+    start: bytes,
+    stop: bytes | None,
+    columns: list[bytes] | None,
+    batch_size: int,
+    limit: int | None,
+) -> Iterator[tuple[bytes, dict]]:
+    """Yield ``(row, cells)`` of ``start <= row < stop`` in descending key order, through a
+    reversed Thrift1 scanner.
+
+    A reversed ``TScan`` starts at ``startRow`` *inclusive* and stops before ``stopRow``, the
+    opposite of what this range needs at both ends, and Thrift1 has no inclusive-bound flags.
+    So the scanner starts at ``stop`` and a row equal to it is dropped here; and it stops
+    before a key just below ``start`` (``start`` with its last byte decremented, at most one
+    batch of rows below ``start`` is read) and rows below ``start`` are dropped here. A lost
+    scanner reopens at the last row handed out, which is dropped the same way.
+
+    :param columns: Thrift1 column names; ``None`` for all
+    :raises TransientStoreError: when the scanner is lost :data:`MAX_REOPENS` times in a row
+    :raises StoreError: when HBase refuses the scan
+    """
+    bname = table.encode()
+    below = None
+    if start:
+        below = start[:-1] + bytes([start[-1] - 1]) if start[-1] else start[:-1]
+    upper, remaining, losses = stop, limit, 0
+    scanner_id: int | None = None
+
+    def open_at(first: bytes | None) -> int:
+        spec = scan_spec(first or b"", below, columns, batch_size, None)
+        spec.reversed = True
+        return gateway.call(
+            f"open reversed scanner on {table!r}",
+            lambda c: c.client.scannerOpenWithScan(bname, spec, {}),
+        )
+
+    try:
+        while remaining is None or remaining > 0:
+            want = batch_size if remaining is None else min(batch_size, remaining)
+            if scanner_id is None:
+                scanner_id = open_at(upper)
+            try:
+                results = gateway.call(
+                    f"reverse scan {table!r}",
+                    lambda c, sid=scanner_id, n=want: c.client.scannerGetList(sid, n),
+                )
+            except (ScannerLostError, RetriesExhaustedError) as exc:
+                losses += 1
+                if losses >= MAX_REOPENS:
+                    raise TransientStoreError(
+                        f"reverse scan {table!r}: scanner lost {losses} times in a row: {exc}"
+                    ) from exc
+                log.info("reversed scanner on %r lost (%s); reopening", table, exc)
+                scanner_id = None
+                continue
+            losses = 0
+            for result in results:
+                if upper is not None and result.row >= upper:
+                    continue
+                if result.row < start:
+                    return
+                upper = result.row
+                if remaining is not None:
+                    remaining -= 1
+                yield result.row, cells(result, False)
+                if remaining == 0:
+                    return
+            if len(results) < want:
+                return
+    finally:
+        if scanner_id is not None:
+            sid = scanner_id
+            gateway.call_once(
+                f"close scanner {sid} on {table!r}", lambda c: c.client.scannerClose(sid)
+            )
+
+
 def _paged(
     table: str,
     start: bytes,

@@ -337,6 +337,52 @@ class SQLiteTable:
             tid, start, stop, cols, batch_size, limit, include_timestamp, time_range
         )
 
+    def scan_reverse(
+        self,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        columns: Sequence[bytes] | None = None,
+        batch_size: int = 1000,
+        limit: int | None = None,
+    ) -> Iterator[tuple[bytes, dict]]:
+        """Iterate rows in descending key order, ``batch_size`` per query; see the contract."""
+        start, stop = check_scan(start, stop, None, batch_size)
+        cols = [normalise_column(c) for c in columns] if columns is not None else None
+        tid, _ = self._tid_families()
+        return self._scan_reversed(tid, start or b"", stop or None, cols, batch_size, limit)
+
+    def _scan_reversed(self, tid, start, upper, cols, batch_size, limit):
+        emitted = 0
+        failure = self._store._failure(f"reverse scan table {self.name!r}")
+        while limit is None or emitted < limit:
+            want = batch_size if limit is None else min(batch_size, limit - emitted)
+            sql = "SELECT DISTINCT row FROM cells WHERE tbl=? AND row >= ?"
+            args: list = [tid, start]
+            if upper is not None:
+                sql += " AND row < ?"
+                args.append(upper)
+            if cols is not None:  # a family is a column prefix, as in _scan_rows
+                clauses = []
+                for col in cols:
+                    clauses.append("(col >= ? AND col < ?)" if col.endswith(b":") else "col = ?")
+                    args += [col, prefix_successor(col)] if col.endswith(b":") else [col]
+                sql += " AND (" + " OR ".join(clauses) + ")"
+            sql += " ORDER BY row DESC LIMIT ?"
+            args.append(want)
+
+            def page(db: sqlite3.Connection, sql: str = sql, args: list = args) -> tuple:
+                keys = [r[0] for r in db.execute(sql, args).fetchall()]
+                return keys, (_read_rows(db, tid, keys, cols, False, None) if keys else {})
+
+            keys, rows = self._store._file.transact(page, False, failure)
+            for key in keys:
+                if key in rows:
+                    yield key, rows[key]
+                    emitted += 1
+            if len(keys) < want:
+                return
+            upper = keys[-1]
+
     def _scan_rows(self, tid, start, stop, cols, batch_size, limit, include_timestamp, times):
         emitted = 0
         lower, inclusive = start, True
