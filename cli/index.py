@@ -34,8 +34,12 @@ from culvert_py.errors import CulvertError
     type=click.FloatRange(min=0.1),
     help="sync: keep syncing every SECONDS until interrupted.",
 )
+@click.option("--spark", is_flag=True, help="build, verify, repair: run as a Spark job.")
+@click.option("--master", help="With --spark: the Spark master URL (default local[2]).")
 @click.pass_context
-def index(ctx, action, table, index, workers, shard, resume, yes, rejects, follow) -> None:
+def index(
+    ctx, action, table, index, workers, shard, resume, yes, rejects, follow, spark, master
+) -> None:
     """List, build, rebuild, verify, repair, drop or sync the indexes of TABLE (or INDEX).
 
     sync (adopted tables) catches every index up with rows other applications changed
@@ -45,6 +49,7 @@ def index(ctx, action, table, index, workers, shard, resume, yes, rejects, follo
     finds problems ends with an `error:` line (exit status 2).
 
     Example: culvert index verify people by_age     culvert index build people by_name --shard 0/4
+             culvert index build people by_name --spark --master yarn
     """
     from culvert_py import ops as build
 
@@ -62,6 +67,11 @@ def index(ctx, action, table, index, workers, shard, resume, yes, rejects, follo
         names = [index] if index else list(target.definition.indexes)
         for name in names:
             target.index(name)
+        if spark:
+            from culvert_cli.spark import index_on_spark
+
+            index_on_spark(ctx, action, table, names, master)
+            return
         if action in ("drop", "rebuild") and names and not yes:
             _confirm(ctx, action, table, names)
         unclean = []

@@ -199,8 +199,12 @@ def schema_infer(ctx: click.Context, table: str, sample: int, name: str | None) 
     "in safe mode (counted in the summary).",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted load of the same file.")
+@click.option("--spark", is_flag=True, help="Run as a Spark job (rejects: a directory).")
+@click.option("--master", help="With --spark: the Spark master URL (default local[2]).")
 @click.pass_context
-def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, resume) -> None:
+def load(
+    ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, resume, spark, master
+) -> None:
     """Load a CSV (with header) or JSON Lines FILE into TABLE.
 
     Bad rows go to the rejects file with line number and reason and never stop the good
@@ -211,6 +215,11 @@ def load(ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, 
     """
     from culvert_py.load import load_file
 
+    if spark:
+        from culvert_cli.spark import load_on_spark
+
+        load_on_spark(ctx, table, file, fmt, null_token, rejects, batch_size, bulk, master)
+        return
     with open_client(ctx, workers) as client:
         target = client.table(table)
         with click.progressbar(length=0, label="loading", show_eta=True) as bar:

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.table",),
     ("culvert_py.client",),
     ("culvert_py.ops", "culvert_py.load"),
+    ("culvert_py.spark",),  # Spark jobs over ops, load and queries (the [spark] extra)
     ("culvert_py",),  # the package's public face (__init__)
     ("culvert_cli",),
 ]
