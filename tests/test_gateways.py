@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -88,8 +89,16 @@ def extra_pair(tmp_path_factory, base_gateway):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc.stdout
 
+    def kill9() -> None:
+        # SIGKILL straight from the pid files (the script's `gateway kill` also waits for
+        # the processes to be reaped, seconds that would let a short load finish first).
+        pids = env["CULVERT_HBASE_DIR"] + "/run"
+        for role in (f"thrift1-{p1}", f"thrift2-{p2}"):
+            os.kill(int(Path(f"{pids}/{role}.pid").read_text()), signal.SIGKILL)
+        control("kill")  # forgets the pids
+
     control("start")
-    yield control, Endpoint("127.0.0.1", p1, p2)
+    yield control, kill9, Endpoint("127.0.0.1", p1, p2)
     control("kill")
 
 
@@ -116,7 +125,7 @@ def gateways_of(store, endpoint: Endpoint) -> list[tuple[str, bool, int]]:
 @pytest.fixture
 def indexed(extra_pair, base_gateway):
     """A client over both gateway pairs and a fresh table with a range and a term index."""
-    control, extra = extra_pair
+    control, kill9, extra = extra_pair
     db = Client(open_store(two_gateway_url(base_gateway, extra)), workers=8)
     name = f"gw2_{uuid.uuid4().hex[:8]}"
     db.apply_schema(
@@ -135,7 +144,7 @@ def indexed(extra_pair, base_gateway):
             }
         )
     )
-    yield db, db.table(name), control, extra
+    yield db, db.table(name), control, kill9, extra
     db.drop_table(name)
     db.close()
 
@@ -146,7 +155,7 @@ def oracle(rows: list[dict], where: str) -> set[str]:
 
 
 def test_a_pair_killed_mid_load_then_mid_queries_costs_no_error(indexed, tmp_path):
-    db, table, control, extra = indexed
+    db, table, control, kill9, extra = indexed
     rows = [{"id": f"r{i:06d}", "age": i % 50, "city": f"c{i % 7}"} for i in range(3_000)]
     path = tmp_path / "rows.csv"
     path.write_text("id,age,city\n" + "".join(f"{r['id']},{r['age']},{r['city']}\n" for r in rows))
@@ -156,7 +165,7 @@ def test_a_pair_killed_mid_load_then_mid_queries_costs_no_error(indexed, tmp_pat
     after_kill: list[int] = []
 
     def kill() -> None:
-        control("kill")
+        kill9()
         killed.set()
 
     def progress(read: int, total: int) -> None:
