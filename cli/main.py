@@ -24,7 +24,8 @@ from culvert_py.store import default_url, open_store
     "store_url",
     default=default_url,
     show_default="env CULVERT_STORE, else sqlite:///culvert.db",
-    help="Store URL: hbase://HOST:PORT[?thrift2_port=N], sqlite:///PATH.db or sqlite://.",
+    help="Store URL: hbase://HOST:PORT[,HOST:PORT…][?thrift2_port=N] (HOST:PORT:THRIFT2_PORT "
+    "gives a gateway its own Thrift2 port), sqlite:///PATH.db or sqlite://.",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
