@@ -8,6 +8,7 @@ import time
 
 import click
 
+from culvert_cli.ageoff import ageoff
 from culvert_cli.errors import USER_ERROR, CulvertGroup
 from culvert_cli.index import build_one, index
 from culvert_cli.output import FORMATS, render_rows
@@ -391,6 +392,7 @@ def demo(ctx: click.Context, rows: int) -> None:
 
 
 main.add_command(index)
+main.add_command(ageoff)
 
 if __name__ == "__main__":
     main()

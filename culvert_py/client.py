@@ -17,6 +17,7 @@ from culvert_py.arguments import (
     check_count,
     check_name,
 )
+from culvert_py.clock import Clock, now_ms
 from culvert_py.errors import ArgumentError, SchemaError, StoreError
 from culvert_py.layout import TableSpec, store_tables, table_families
 from culvert_py.meta import ACTIVE, BUILDING, Meta
@@ -66,6 +67,8 @@ class Client:
     :param workers: threads for parallel store calls
     :param close_store: close ``store`` when the client closes
     :param pipeline_depth: write batches in flight at once in ``put_many``
+    :param clock: milliseconds "now" for row timestamps and age-off (a test's
+        :class:`~culvert_py.clock.ManualClock`); the meta table keeps the system clock
     :raises ArgumentError: for ``workers`` or ``pipeline_depth`` below 1
     """
 
@@ -75,8 +78,10 @@ class Client:
         workers: int = 16,
         close_store: bool = True,
         pipeline_depth: int = 4,
+        clock: Clock = now_ms,
     ) -> None:
         check_count("Client", "workers", workers, 1)
+        self.clock = clock
         check_count("Client", "pipeline_depth", pipeline_depth, 1)
         self.pipeline_depth = pipeline_depth
         # Batches run on their own pool: a batch waits on store calls that run on
