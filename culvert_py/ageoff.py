@@ -94,9 +94,9 @@ class AgeOffReport:
                 f"{self.examined:,} examined in {self.seconds:.1f} s; nothing deleted"
             )
         return (
-            f"{self.table}: age-off: {self.deleted:,} row(s) deleted of {self.expired:,} "
-            f"expired ({self.examined:,} examined, {self.skipped:,} rewritten since, kept) in "
-            f"{self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
+            f"{self.table}: age-off: {self.deleted:,} row(s) deleted of {self.expired:,} found "
+            f"expired ({self.examined:,} examined; {self.skipped:,} rewritten meanwhile, kept) "
+            f"in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
         )
 
 

@@ -36,7 +36,7 @@ def test_ageoff_dry_run_explains_the_plan_then_ageoff_deletes(store_url, events)
     assert f"range scan of index {name}.by_time" in dry and "IndexScan" in dry
     assert "30 expired row(s) of 30 examined" in dry and "nothing deleted" in dry
     out = culvert(store_url, "ageoff", name).stdout
-    assert "30 row(s) deleted of 30 expired" in out
+    assert "30 row(s) deleted of 30 found expired (30 examined; 0 rewritten" in out
     assert "0 expired" in culvert(store_url, "ageoff", name, "--dry-run").stdout
     verify = culvert(store_url, "index", "verify", name, "by_time").stdout
     assert "clean: 20 rows and 20 entries" in verify
