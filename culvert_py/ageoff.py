@@ -136,12 +136,15 @@ def age_off(
         found = _from_scan(table, now, workers, batch_size, report)
     change = AgeOff()
     batches = _batches(found, batch_size, report, change)
-    if dry_run:
-        for _ in batches:
-            pass
-    else:
-        table.write_batches(batches)
-        report.deleted, report.skipped = change.deleted, change.skipped
+    try:
+        if dry_run:
+            for _ in batches:
+                pass
+        else:
+            table.write_batches(batches)
+    finally:
+        found.close()  # a failed write must not leave region scans running behind us
+    report.deleted, report.skipped = change.deleted, change.skipped
     report.seconds = time.perf_counter() - started
     return report
 

@@ -201,8 +201,10 @@ class IndexWriter:
             for pk, values in changes.items()
         ]
         existed = 0
-        if bulk and self.table.existing:
-            bulk = False  # another application's rows may exist under any key: read them all
+        if bulk and (self.table.existing or any(c.age_off for c in pending)):
+            # Another application's rows may exist under any key: read them all. An age-off
+            # change must read its row to judge it.
+            bulk = False
         if bulk and pending:
             fresh, pending, floor = self._split_existing(pending)
             existed = len(pending)
