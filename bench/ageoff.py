@@ -56,7 +56,7 @@ def fill(db: Client, clock: ManualClock, names: list[str], path: str, n: int, ol
     for name in names:
         db.table(name).put_many((row(i) for i in range(old)), bulk=True)
     if path == "scan":
-        clock.advance(DAY)  # the first rows are now a day old: past the ttl
+        clock.advance(DAY + 60_000)  # the first rows are now past the ttl (by a minute)
     for name in names:
         db.table(name).put_many((row(i) for i in range(old, n)), bulk=True)
     clock.advance(1)
