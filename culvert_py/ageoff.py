@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from culvert_py.arguments import check_count, check_flag
@@ -68,6 +68,7 @@ class AgeOffReport:
     :ivar deleted: rows deleted
     :ivar skipped: rows found expired that were live again (rewritten) when deleted, or gone
     :ivar seconds: wall time
+    :ivar index: the index whose expired part was scanned (``None``: a table scan)
     """
 
     table: str
@@ -79,7 +80,7 @@ class AgeOffReport:
     deleted: int = 0
     skipped: int = 0
     seconds: float = 0.0
-    index: str | None = field(default=None)
+    index: str | None = None
 
     @property
     def rows_per_second(self) -> float:
