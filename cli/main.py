@@ -8,6 +8,7 @@ import time
 
 import click
 
+from culvert_cli.ageoff import ageoff
 from culvert_cli.count import count
 from culvert_cli.errors import USER_ERROR, CulvertGroup
 from culvert_cli.index import build_one, index
@@ -403,6 +404,7 @@ def demo(ctx: click.Context, rows: int) -> None:
 
 main.add_command(index)
 main.add_command(count)
+main.add_command(ageoff)
 
 if __name__ == "__main__":
     main()

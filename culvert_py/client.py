@@ -17,6 +17,7 @@ from culvert_py.arguments import (
     check_count,
     check_name,
 )
+from culvert_py.clock import Clock, now_ms
 from culvert_py.errors import ArgumentError, SchemaError, StoreError
 from culvert_py.layout import TableSpec, store_tables, table_families
 from culvert_py.meta import ACTIVE, BUILDING, Meta
@@ -70,6 +71,8 @@ class Client:
     :param pipeline_depth: write batches in flight at once in ``put_many``
     :param auto_stats: collect a table's statistics again when this client's writes, a
         build or a schema apply make them stale (see :mod:`culvert_py.stats.keeper`)
+    :param clock: milliseconds "now" for row timestamps and age-off (a test's
+        :class:`~culvert_py.clock.ManualClock`); the meta table keeps the system clock
     :raises ArgumentError: for ``workers`` or ``pipeline_depth`` below 1
     """
 
@@ -80,8 +83,10 @@ class Client:
         close_store: bool = True,
         pipeline_depth: int = 4,
         auto_stats: bool = True,
+        clock: Clock = now_ms,
     ) -> None:
         check_count("Client", "workers", workers, 1)
+        self.clock = clock
         check_count("Client", "pipeline_depth", pipeline_depth, 1)
         self.pipeline_depth = pipeline_depth
         # Batches run on their own pool: a batch waits on store calls that run on

@@ -48,6 +48,7 @@ from typing import Any
 from culvert_py.adopted import ADOPTED_KEYS, FAMILY, adopted_fields
 from culvert_py.encoding import COLUMN_TYPES
 from culvert_py.errors import QueryError, SchemaError
+from culvert_py.lifespan import Lifespan, lifespan_to_dict, parse_lifespan
 from culvert_py.predicate import Expr, normalize, parse
 
 INDEX_KINDS = ("term", "range", "text")
@@ -55,7 +56,7 @@ SALT_MODES = ("row", "value")
 MAX_SALT_BUCKETS = 256  # the salt is one byte
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_TABLE_KEYS = {"family", "row_key", "salt_buckets", "columns", "indexes"}
+_TABLE_KEYS = {"family", "row_key", "salt_buckets", "columns", "indexes", "ttl", "age_off"}
 _COLUMN_KEYS = {"type", "cell", "codec"}
 _INDEX_KEYS = {"kind", "columns", "include", "where", "salt", "buckets", "descending"}
 
@@ -123,6 +124,7 @@ class TableDef:
     :ivar row_key_delimiter: what separates the text parts of an adopted composite key
     :ivar cells: ``{column: "family:qualifier"}`` of an adopted table's non-key columns
     :ivar codecs: ``{column: codec name}`` of an adopted table's non-key columns
+    :ivar lifespan: its ``ttl`` / ``age_off`` rules (:mod:`culvert_py.lifespan`), if any
     """
 
     name: str
@@ -137,6 +139,7 @@ class TableDef:
     row_key_delimiter: str | None = None
     cells: Mapping[str, str] = field(default_factory=dict)
     codecs: Mapping[str, str] = field(default_factory=dict)
+    lifespan: Lifespan | None = None
 
     @property
     def hbase_table(self) -> str:
@@ -233,6 +236,7 @@ def _table_to_dict(t: TableDef) -> dict[str, Any]:
         i.name: {k: v for k, v in i.layout().items() if v not in (None, [])}
         for i in t.indexes.values()
     }
+    spec.update(lifespan_to_dict(t.lifespan))
     return spec
 
 
@@ -385,6 +389,7 @@ def _parse_table(name: str, spec: Any) -> TableDef:
                     f"{name}.columns.{col}.{key}: only an adopted table (existing = true) "
                     f"declares a column's {key}"
                 )
+    adopted["lifespan"] = parse_lifespan(name, spec, columns, existing)
     table = TableDef(name, family, row_key, columns, buckets, {}, **adopted)
     indexes = {iname: _parse_index(table, iname, ispec) for iname, ispec in indexes_spec.items()}
     return TableDef(name, family, row_key, columns, buckets, indexes, **adopted)

@@ -12,14 +12,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, NamedTuple
 
-from culvert_py.arguments import (
-    check_columns,
-    check_count,
-    check_flag,
-    check_iterable,
-)
+from culvert_py.ageoff import AgeOffReport, age_off
+from culvert_py.arguments import check_columns, check_count, check_flag, check_iterable
 from culvert_py.encoding import encode_value
 from culvert_py.errors import ArgumentError, EncodingError, SchemaError
+from culvert_py.expiry import alive, expiry_cells, live_rows
 from culvert_py.layout import (
     decode_row,
     encode_key,
@@ -34,10 +31,7 @@ from culvert_py.query.explain import explain_lines, plan_structure
 from culvert_py.query.plan import Plan
 from culvert_py.query.planner import Planner
 from culvert_py.query.probe import Prober
-from culvert_py.schema import (
-    IndexDef,
-    TableDef,
-)
+from culvert_py.schema import IndexDef, TableDef
 from culvert_py.stats.keeper import StatsKeeper
 from culvert_py.store.base import CAP_CHECK_AND_MUTATE, CAP_SERVER_FILTER, chunks
 from culvert_py.write import IndexWriter
@@ -98,6 +92,7 @@ class IndexedTable(AggregateMethods):
             maintained,
             self.client.executor,
             conditional=CAP_CHECK_AND_MUTATE in self.store.capabilities,
+            clock=self.client.clock,
         )
         self._primary = self.store.table(definition.hbase_table)
         self._generation = generation
@@ -338,7 +333,8 @@ class IndexedTable(AggregateMethods):
             forced index that is not ACTIVE (it would miss rows)
         """
         plan = self.plan(where, columns, order_by, limit, use_index)
-        return QueryExecutor(self.store, self.definition, self.client.executor).run(plan, cursor)
+        pool, clock = self.client.executor, self.client.clock
+        return QueryExecutor(self.store, self.definition, pool, clock).run(plan, cursor)
 
     def plan(self, where=None, columns=None, order_by=None, limit=None, use_index=None) -> Plan:
         """The :class:`~culvert_py.query.planner.Plan` :meth:`query` would run.
@@ -377,7 +373,8 @@ class IndexedTable(AggregateMethods):
         check_flag(self.name, "analyze", analyze)
         plan = self.plan(where, columns, order_by, limit, use_index)
         if analyze:
-            for _ in QueryExecutor(self.store, self.definition, self.client.executor).run(plan):
+            pool, clock = self.client.executor, self.client.clock
+            for _ in QueryExecutor(self.store, self.definition, pool, clock).run(plan):
                 pass
         return Explanation("\n".join(explain_lines(plan, analyze)), plan_structure(plan))
 
@@ -419,9 +416,9 @@ class IndexedTable(AggregateMethods):
             for c in columns:
                 self.definition.column_type(c)
             cols = stored_columns(self.definition, columns)
-            cols.append(version_column(self.definition))
+            cols += [version_column(self.definition), *expiry_cells(self.definition)]
         found = self._primary.get_many(pks, columns=cols)
-        return [decode_row(self.definition, found.get(pk, {}), pk=pk) for pk in pks]
+        return live_rows(self.definition, found, pks, self.client.clock(), columns)
 
     def scan_rows(self, batch_size: int = 1000) -> Iterator[dict]:
         """Every live row of the primary table, in row-key order (a full scan).
@@ -429,8 +426,9 @@ class IndexedTable(AggregateMethods):
         :raises ArgumentError: for ``batch_size`` below 1 (when iteration starts)
         """
         check_count(self.name, "batch_size", batch_size, 1)
+        now = self.client.clock()
         for pk, cells in self._primary.scan(batch_size=batch_size):
-            row = decode_row(self.definition, cells, pk=pk)
+            row = alive(self.definition, decode_row(self.definition, cells, pk=pk), cells, now)
             if row is not None:
                 yield row
 
@@ -471,6 +469,11 @@ class IndexedTable(AggregateMethods):
         if covered:
             columns = [c for c in self.definition.columns if c in self._covered_columns(idx)]
         return list(self.query(where, columns=columns, use_index=index))
+
+    def age_off(self, dry_run: bool = False, workers: int = 8) -> AgeOffReport:
+        """Remove the rows past the table's lifespan through the write protocol: see
+        :func:`culvert_py.ageoff.age_off` (parameters, report, errors)."""
+        return age_off(self, dry_run=dry_run, workers=workers)
 
     def _covered_columns(self, idx: IndexDef) -> set[str]:
         """Columns a covered read of ``idx`` returns: row key, indexed (not for text), included."""

@@ -37,6 +37,13 @@ entries to remove; ``T`` still exceeds a tombstone's timestamp). Keys that hold 
 take the full protocol, so a bulk write is exact whatever the keys; it is fast only when they
 are new, and assumes no other writer creates the same keys meanwhile.
 
+Age-off (tables with a lifespan, :mod:`culvert_py.expiry`) is judged at ``T`` on the rows
+step 1 read. A put onto an expired row is an insert: the dead row's other cells are
+deleted in the same conditional row write and its entries removed, so nothing of it comes
+back. A change given as an :class:`AgeOff` deletes the row only if it is still expired at
+``T``: a row rewritten since an age-off job found it expired is left alone, and the version
+check of step 3 makes sure the row deleted is the very row judged.
+
 A store without ``check_and_mutate`` (HBase with no Thrift2 gateway) runs step 3 as a plain
 batched write: correct for one writer per row at a time, which the store's capability report
 says.
@@ -50,8 +57,9 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from culvert_py.clock import now_ms
+from culvert_py.clock import Clock, now_ms
 from culvert_py.errors import ConsistencyError
+from culvert_py.expiry import is_expired
 from culvert_py.layout import (
     DELETED,
     STATE_COLUMN,
@@ -82,6 +90,27 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 50
 
 
+class AgeOff:
+    """A change that deletes its row only if the row is expired when written (age-off).
+
+    One instance serves as the change of every row of a job and counts what became of them.
+
+    :ivar deleted: rows it deleted
+    :ivar skipped: rows that were no longer expired (rewritten) or gone when written
+    """
+
+    def __init__(self) -> None:
+        self.deleted = 0
+        self.skipped = 0
+        self._lock = threading.Lock()
+
+    def count(self, deleted: int = 0, skipped: int = 0) -> None:
+        """Add to the counters (from any thread)."""
+        with self._lock:
+            self.deleted += deleted
+            self.skipped += skipped
+
+
 @dataclass
 class _Change:
     pk: bytes
@@ -93,6 +122,8 @@ class _Change:
     new: dict | None = None  # the row after this change (None: deleted)
     entries_changed: bool = False  # whether any index entry of the row moves
     entry_writes: int = 0  # entries written or removed for it
+    age_off: AgeOff | None = None  # delete only if expired at T (values is then None)
+    revive: bool = False  # a put onto an expired row: an insert that clears the dead row
 
 
 class IndexWriter:
@@ -103,6 +134,7 @@ class IndexWriter:
     :param indexes: the indexes to maintain (BUILDING and ACTIVE ones)
     :param executor: thread pool for parallel store calls (never used re-entrantly)
     :param conditional: use ``check_and_mutate`` for step 3 (serialises concurrent writers)
+    :param clock: where ``T`` comes from, and the moment age-off is judged at
     """
 
     def __init__(
@@ -112,8 +144,10 @@ class IndexWriter:
         indexes: Iterable[IndexDef],
         executor: Executor,
         conditional: bool,
+        clock: Clock = now_ms,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.table = table
         self.indexes = list(indexes)
         self.keys = {i.name: IndexKeys(table, i) for i in self.indexes}
@@ -131,6 +165,8 @@ class IndexWriter:
             needed |= set(index.columns) | set(index.include)
             if index.predicate is not None:
                 needed |= columns_of(index.predicate)
+        if table.lifespan is not None and table.lifespan.column is not None:
+            needed.add(table.lifespan.column)  # expiry is judged on the row step 1 reads
         self.read_columns = [*stored_columns(table, sorted(needed)), self.vcol]
         self._last_ts = 0
         self._ts_lock = threading.Lock()
@@ -148,7 +184,8 @@ class IndexWriter:
         """Apply ``{primary key: partial row, or None to delete}`` by the protocol.
 
         :param changes: the changes; a partial row updates only the columns it names (a
-            ``None`` value sets that column to NULL)
+            ``None`` value sets that column to NULL); an :class:`AgeOff` deletes the row if
+            it is expired when written
         :param bulk: fast mode for new keys: one read of the version cells finds the keys
             that hold a live row, which take the full protocol; the others skip step 1 and
             the version check. Exact either way (see the module doc)
@@ -158,12 +195,16 @@ class IndexWriter:
         # Every value is encoded (so type-checked) before step 2: a bad value must fail the
         # batch before it leaves unverified entries behind.
         pending = [
-            _Change(pk, values, encoded=encode_row(self.table, values) if values else ({}, []))
+            _Change(pk, None, age_off=values)
+            if isinstance(values, AgeOff)
+            else _Change(pk, values, encoded=encode_row(self.table, values) if values else ({}, []))
             for pk, values in changes.items()
         ]
         existed = 0
-        if bulk and self.table.existing:
-            bulk = False  # another application's rows may exist under any key: read them all
+        if bulk and (self.table.existing or any(c.age_off for c in pending)):
+            # Another application's rows may exist under any key: read them all. An age-off
+            # change must read its row to judge it.
+            bulk = False
         if bulk and pending:
             fresh, pending, floor = self._split_existing(pending)
             existed = len(pending)
@@ -223,8 +264,12 @@ class IndexWriter:
                 change.old = self._indexed_row(change)
         self._step("read")
         with self._ts_lock:  # batches of one writer may run concurrently (put_many pipeline)
-            ts = max(now_ms(), newest + 1, self._last_ts + 1)
+            ts = max(self.clock(), newest + 1, self._last_ts + 1)
             self._last_ts = ts
+        if not bulk and self.table.lifespan is not None:
+            batch = self._judge_expiry(batch, ts)
+            if not batch:
+                return []
 
         unverified: dict[str, list[RowMutation]] = {i.name: [] for i in self.indexes}
         verified: dict[str, dict[bytes, list]] = {i.name: {} for i in self.indexes}
@@ -249,11 +294,33 @@ class IndexWriter:
         with self._ts_lock:
             self.entries_written += sum(c.entry_writes for c in won)
             self.rows_written += sum(1 for c in won if not self._settled(c))
+        for change in won:
+            if change.age_off is not None:
+                change.age_off.count(deleted=1)
         won_ids = {id(c) for c in won}
         lost = [c for c in batch if id(c) not in won_ids]
         if lost:
             log.debug("%s: %d row(s) lost a version race; retrying", self.table.name, len(lost))
         return lost
+
+    def _judge_expiry(self, batch: list[_Change], ts: int) -> list[_Change]:
+        """The changes to write at ``ts``: age-off deletes of rows still expired, and every
+        other change, a put onto an expired row marked as an insert (``revive``)."""
+        lifespan = self.table.lifespan
+        assert lifespan is not None
+        out = []
+        for change in batch:
+            change.revive = False
+            dead = change.current is not None and is_expired(
+                lifespan, change.version, change.current, ts
+            )
+            if change.age_off is not None and not dead:
+                change.age_off.count(skipped=1)  # rewritten (or deleted) since it was found
+                continue
+            if dead and change.values is not None:
+                change.current, change.revive = None, True
+            out.append(change)
+        return out
 
     def _indexed_row(self, change: _Change) -> dict | None:
         """The row as the indexes hold it: the row itself on a native table; on an adopted
@@ -270,7 +337,8 @@ class IndexWriter:
         if change.values is None:
             new_row = None
         else:
-            new_row = dict(change.current if change.current is not None else old_row or {})
+            base = change.current if change.current is not None or change.revive else old_row
+            new_row = dict(base or {})
             new_row.update(change.values)
         change.new = new_row
         for index in self.indexes:
@@ -374,6 +442,11 @@ class IndexWriter:
             deletes = [data_column(table, c) for c in table.columns]
             return RowMutation(change.pk, {self.vcol: new_version(ts, DELETED)}, deletes)
         puts, deletes = change.encoded
+        if change.revive:
+            # The dead row's cells must not come back as the new row's: clear every column
+            # this put does not set (the key columns hold the same values under one key).
+            cleared = {data_column(table, c) for c in table.columns if c not in table.row_key}
+            deletes = [*deletes, *sorted(cleared - set(puts) - set(deletes))]
         version = new_version(ts)
         if table.existing:
             version += shadow_of(table, change.new)

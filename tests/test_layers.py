@@ -24,10 +24,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.store",),
     ("culvert_py.predicate",),
     ("culvert_py.adopted",),  # what an adopted table declares, checked for the schema
+    ("culvert_py.lifespan",),  # a table's ttl / age_off declaration, checked for the schema
     ("culvert_py.schema",),
     ("culvert_py.adopted_rows",),  # the bytes of adopted rows, for layout
     ("culvert_py.layout", "culvert_py.meta"),
+    ("culvert_py.expiry",),  # whether a stored row is past its lifespan, for every reader
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),
+    ("culvert_py.ageoff",),  # removing expired rows: a query for them, deletes by the protocol
     ("culvert_py.table",),
     ("culvert_py.client",),
     ("culvert_py.ops", "culvert_py.load"),

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from culvert_py.clock import now_ms
+from culvert_py.expiry import written_at
 from culvert_py.layout import (
     DELETED,
     INDEX_FAMILY,
@@ -141,7 +142,9 @@ def _touch_repair(target: _Index, fixes: list[_Fix]) -> int:
     won: list[_Fix] = []
     for pk, row_fixes in by_row.items():
         f = row_fixes[0]
-        touch = RowMutation(pk, {target.vcol: new_version(ts, LIVE if f.live else DELETED)})
+        # The touch keeps the time of the row's last write: a repair must not extend a ttl.
+        written = written_at(f.version) or ts
+        touch = RowMutation(pk, {target.vcol: new_version(written, LIVE if f.live else DELETED)})
         if not target.conditional:
             target.primary.mutate_many([touch], ts)
             won += row_fixes

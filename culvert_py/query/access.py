@@ -78,8 +78,9 @@ def range_access(
     ]
     check_disjoint(key_ranges, index)
     # An adopted table's entries are never trusted (other writers change its rows), so
-    # nothing there is covered: the plan pays, and explain shows, the fetch.
-    covered = not keys.table.existing and needed <= (
+    # nothing there is covered: the plan pays, and explain shows, the fetch. Nor on a table
+    # with a lifespan: whether an entry's row has expired is read from the row.
+    covered = not keys.table.existing and keys.table.lifespan is None and needed <= (
         set(keys.table.row_key) | set(index.columns) | set(index.include)
     )
     scan = IndexScan(index, key_ranges, covered, answers)

@@ -6,7 +6,9 @@ Candidate primary keys are fetched in batches (several batches in flight), and e
 checked against the whole predicate *and* against the entry it came from (the row's current
 values must produce exactly that entry key): this one check is the residual filter, drops
 stale entries left by crashed or racing writers, and makes each row appear once per access.
-Covered plans trust verified entries and fetch only unverified ones.
+Covered plans trust verified entries and fetch only unverified ones (not on a table with a
+lifespan: there every row is read, and a row expired at the moment the query started is
+dropped with all its entries, see :mod:`culvert_py.expiry`).
 
 Memory stays bounded by batch sizes: nothing materialises an index scan, except the probe
 side of an intersection (the smaller one by estimate) and a client-side sort.
@@ -33,6 +35,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 
+from culvert_py.clock import Clock, now_ms
+from culvert_py.expiry import alive
 from culvert_py.layout import (
     STATE_COLUMN,
     VERIFIED,
@@ -120,10 +124,16 @@ class QueryExecutor:
     :param store: the store holding the table and its indexes
     :param definition: the table definition
     :param pool: the thread pool that scans and fetches run on
+    :param clock: the moment age-off is judged at is read from it when a run starts;
+        ``None`` returns expired rows too (what an age-off job looks for)
     """
 
-    def __init__(self, store: Store, definition: TableDef, pool: Executor) -> None:
+    def __init__(
+        self, store: Store, definition: TableDef, pool: Executor, clock: Clock | None = now_ms
+    ) -> None:
         self.definition = definition
+        self._clock = clock
+        self._now: int | None = None
         self.store = store
         self.pool = pool
         self._rpc_lock = threading.Lock()
@@ -136,6 +146,8 @@ class QueryExecutor:
     def run(self, plan: Plan, cursor: str | None = None) -> QueryResult:
         """Start executing ``plan`` (lazily) and return the result iterator."""
         position = decode_cursor(plan, cursor)
+        if self._clock is not None and self.definition.lifespan is not None:
+            self._now = self._clock()
         if plan.sort is not None:
             rows = self._sorted(plan, position)
         else:
@@ -184,6 +196,7 @@ class QueryExecutor:
             r for r in self.store.regions(self.definition.hbase_table) if not r.end or r.end > start
         ]
         count = functools.partial(self._count_rpc, node)
+        now = self._now
         scans = [
             _PrefetchScan(
                 primary, max(r.start, start), r.end or None, node.filter, self.pool, count, wanted
@@ -192,7 +205,7 @@ class QueryExecutor:
         ]
         for scan in scans:  # region order is key order
             for pk, cells in scan:
-                row = decode_row(self.definition, cells, pk=pk)
+                row = alive(self.definition, decode_row(self.definition, cells, pk=pk), cells, now)
                 if row is not None and matches(predicate, row):
                     yield ["f", pk.hex()], row
 
@@ -262,6 +275,7 @@ class QueryExecutor:
                 node.covered
                 and not whole
                 and not self.definition.existing
+                and self.definition.lifespan is None
                 and cells.get(STATE_COLUMN) == VERIFIED
             )
             decoded.append((number, key, cells, values, pk, trusted))
@@ -273,7 +287,9 @@ class QueryExecutor:
             if trusted:
                 row = covered_row(self.definition, node.index, values, pk, cells)
             else:
-                row = decode_row(self.definition, fetched.get(pk, {}), pk=pk)
+                got = fetched.get(pk, {})
+                row = decode_row(self.definition, got, pk=pk)
+                row = alive(self.definition, row, got, self._now)
                 # The consistency check: the row as it is now must own exactly this entry.
                 if key not in entries_of(self.definition, node.index, row, pk, keys):
                     continue
