@@ -11,7 +11,7 @@ each against its baseline in the same process:
 
 Every answer is checked against its baseline's. Prints a table and a last line ``RESULT …``.
 
-    python bench/aggregates.py [--rows 200000] [--hbase 127.0.0.1:9090] [--keep]
+    python bench/aggregates.py [--rows 200000] [--hbase 127.0.0.1:9090 | --store URL] [--keep]
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--hbase", default=os.environ.get("CULVERT_TEST_HBASE", "127.0.0.1:9090"))
+    parser.add_argument("--store", help="a store URL instead (e.g. sqlite:///agg.db)")
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the table afterwards")
@@ -92,7 +93,8 @@ def main() -> None:
     if args.private_meta:
         meta.META_TABLE = f"__culvert_meta_{uuid.uuid4().hex[:8]}"
     host, port = args.hbase.rsplit(":", 1)
-    db = Client(open_store(f"hbase://{host}:{port}?pool_size={args.workers + 8}"), args.workers)
+    url = args.store or f"hbase://{host}:{port}?pool_size={args.workers + 8}"
+    db = Client(open_store(url), args.workers)
     name = f"bench_agg_{uuid.uuid4().hex[:8]}"
     db.apply_schema(schema(name))
     t = db.table(name)
