@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 
 from culvert_py.client import Client
+from culvert_py.load import load_file
 from culvert_py.meta import ACTIVE, BUILDING
 from culvert_py.ops import build_index
 from culvert_py.schema import parse_schema
@@ -85,3 +87,21 @@ def test_schema_apply_on_a_populated_table_collects_statistics(store):
     finally:
         quiet.drop_table(name)
         quiet.close()
+
+
+def test_a_load_collects_statistics_once_at_its_end(db, tmp_path):
+    name = f"loaded_{uuid.uuid4().hex[:10]}"
+    db.apply_schema(parse_schema(_schema(name)))
+    table = db.table(name)
+    try:
+        rows = _rows(random.Random(4))[:1500]
+        path = tmp_path / "rows.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        report = load_file(table, path, bulk=True, batch_size=250)
+        assert report.loaded == 1500
+        stats = table.stats()
+        assert stats is not None and stats.rows == 1500
+        assert stats.indexes["by_flag"].null_entries == sum(r["flag"] is None for r in rows)
+        assert table.plan("status = 'void'").probes == []
+    finally:
+        db.drop_table(name)

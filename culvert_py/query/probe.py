@@ -19,9 +19,9 @@ times ``1 + FETCH_COST`` when it fetches rows) is counted exactly and every othe
 already known to cost more. Past that, only accesses that could still win are read further,
 and never more than :data:`PROBE_SHARE` of the cheapest access's cost (a lower bound of any
 plan's cost), with :data:`PROBE_MIN_BUDGET` entries allowed whatever it is, so a probe
-stays a fraction of the query it plans. Exact counts are kept by a :class:`ProbeCache` for
-:data:`PROBE_TTL` seconds per client, so a stream of queries does not probe each time (a
-lower bound is measured again: the next query may need it read further).
+stays a fraction of the query it plans. Results are kept by a :class:`ProbeCache` for
+:data:`PROBE_TTL` seconds per client, so a stream of queries does not probe each time; a
+cached lower bound that does not settle the next choice is measured again, further.
 """
 
 from __future__ import annotations
@@ -260,9 +260,7 @@ class Prober:
         everything = accesses + ([rows] if rows is not None else [])
         self._rounds(everything)
         for access in everything:
-            # Only exact counts are kept: a lower bound reused would stop the next probe
-            # from reading on, however much the next choice depends on it.
-            if self.cache is not None and access.cached is None and access.exact:
+            if self.cache is not None and access.cached is None:
                 self.cache.put(access.key, access.estimate())
         return ProbeReport(
             [(a.label, a.estimate()) for a in accesses],
@@ -295,7 +293,12 @@ class Prober:
         cap = self.limit
         read = 0
         for number in range(PROBE_ROUNDS):
-            pending = self._undecided(accesses) if number else accesses
+            if number:
+                pending = self._undecided(accesses)
+                for access in pending:
+                    access.cached = None  # a cached lower bound that settles nothing: measure
+            else:
+                pending = accesses
             read += self._read([(a, u) for a in pending for u in a.units if not u.done], cap)
             # A small sample is worth counting out in every bucket, right away: a selective
             # access is then exact before the next round asks who can still win.
