@@ -26,7 +26,10 @@ its baseline in the same run:
    checks every entry against its row, so a covered plan has no counterpart there. Every
    answer is compared between the two tables.
 
-Every table it creates is dropped at the end (``--keep`` keeps them). Prints a small table per
+Every table it creates is dropped at the end (``--keep`` keeps them). The run keeps its
+schema in a meta table of its own (``__culvert_meta_bench_<tag>``, deleted at the end): on a
+shared dev HBase, other users' schemas (written by other versions of culvert_py) then can
+neither break its steps nor see its tables. Prints a small table per
 section as it finishes and a last line ``RESULT build_vs_scan=… sync_speedup=…
 query_p50_ratio=… rows=…``; "client CPU" is this process's CPU time (all threads) during the
 subject: near its wall time, the subject is bound by Python, not by HBase.
@@ -68,6 +71,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import thread as futures_thread
 from datetime import UTC, datetime, timedelta
 
+import culvert_py.meta as culvert_meta
 from culvert_py import ops
 from culvert_py.client import Client
 from culvert_py.clock import now_ms
@@ -264,8 +268,10 @@ class Bench:
         if url.startswith("hbase://") and "pool_size=" not in url:
             url += ("&" if "?" in url else "?") + f"pool_size={2 * args.workers + 8}"
         self.store = open_store(url)
-        self.db = Client(self.store, workers=args.workers, close_store=False)
         tag = uuid.uuid4().hex[:8]
+        # Before the client exists: every meta access of this process goes to the private one.
+        self.meta_table = culvert_meta.META_TABLE = f"__culvert_meta_bench_{tag}"
+        self.db = Client(self.store, workers=args.workers, close_store=False)
         self.foreign = f"bench_app_{tag}"  # the application's table
         self.name = f"bench_adopted_{tag}"  # its adopted schema name
         self.native = f"bench_native_{tag}"
@@ -558,6 +564,9 @@ class Bench:
             steps += [(f"delete {t}", lambda t=t: self.store.delete_table(t)) for t in self.made]
             steps.append((f"delete {self.foreign}", lambda: self.store.delete_table(self.foreign)))
             steps.append((f"delete {self.copy}", lambda: self.store.delete_table(self.copy)))
+            steps.append(
+                (f"delete {self.meta_table}", lambda: self.store.delete_table(self.meta_table))
+            )
         try:
             for label, step in steps:
                 try:

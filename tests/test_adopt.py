@@ -20,6 +20,7 @@ from culvert_py import ops
 from culvert_py.client import Client
 from culvert_py.clock import now_ms
 from culvert_py.errors import SchemaError
+from culvert_py.query.plan import NO_INDEX, IndexScan
 from culvert_py.schema import parse_schema
 
 CITIES = ["Oslo", "Lima", "Pune", "Kyiv"]
@@ -280,3 +281,21 @@ def test_apply_refuses_a_missing_table_or_family_and_drop_detaches(store, foreig
     assert not any(store.table_exists(t) for t in index_tables)
     assert len(raw_rows(store, foreign)) == 300
     client.close()
+
+
+def test_a_row_null_in_every_column_is_still_found_through_an_index(store, adopted, tmp_path):
+    # Index reads of adopted rows skip the version cell: a row with no declared cell left
+    # must still be told apart from a deleted one (by its version cell, read for it alone).
+    client, name, foreign = adopted
+    build_all(client, name, tmp_path)
+    table = client.table(name)
+    table.put({"user_id": "u9999", "email": "gone@example.org", "age": 41})
+    table.put({"user_id": "u9999", "email": None, "age": None})
+    assert store.table(foreign).get_many([b"u9999"]) != {}, "the version cell is left"
+    plan = table.plan("age IS NULL", use_index="by_age")
+    assert isinstance(plan.source, IndexScan)
+    found = [r["user_id"] for r in table.query("age IS NULL", use_index="by_age")]
+    assert "u9999" in found
+    assert found == [r["user_id"] for r in table.query("age IS NULL", use_index=NO_INDEX)]
+    table.delete("u9999")
+    assert "u9999" not in [r["user_id"] for r in table.query("age IS NULL", use_index="by_age")]

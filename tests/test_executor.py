@@ -147,3 +147,26 @@ def test_analyze_counters_add_up_under_parallel_buckets(people):
     # Counting from pool threads loses no increments: the same query counts the same.
     assert runs[0]["source"]["rpcs"] == runs[1]["source"]["rpcs"]
     assert runs[0]["source"]["entries_read"] == runs[1]["source"]["entries_read"]
+
+
+def test_a_limited_query_reads_only_the_entries_it_returns_unless_some_are_stale(people):
+    people.put_many(_rows(2500))
+    plan = people.plan("city = 'Oslo'", use_index="by_city")
+    everything = [r["id"] for r in _run(people, plan)]
+    for limit in (1, 10, 50):
+        plan = people.plan("city = 'Oslo'", use_index="by_city", limit=limit)
+        assert [r["id"] for r in _run(people, plan)] == everything[:limit]
+        # the merge hands the first fetch exactly `limit` entries, and they all hold
+        assert plan.source.entries_read == limit
+    # Stale entries among the first ones: the query still fills its page, in order.
+    index = people.definition.indexes["by_city"]
+    keys = IndexKeys(people.definition, index)
+    ghosts = {}
+    for row in _rows(2500)[:40:2]:  # rows of cities c0..c9, indexed under 'Oslo' here
+        pk = primary_key(people.definition, row)
+        for key in entries_of(people.definition, index, {**row, "city": "Oslo"}, pk, keys):
+            ghosts[key] = {STATE_COLUMN: VERIFIED}
+    people.store.table(index.hbase_table).put_many(ghosts.items(), now_ms())
+    plan = people.plan("city = 'Oslo'", use_index="by_city", limit=30)
+    assert [r["id"] for r in _run(people, plan)] == everything[:30]
+    assert plan.source.entries_read >= 30
