@@ -27,10 +27,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.schema",),
     ("culvert_py.adopted_rows",),  # the bytes of adopted rows, for layout
     ("culvert_py.layout", "culvert_py.meta"),
+    ("culvert_py.frames",),  # Arrow batches of rows, typed from the schema, for query results
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),
+    ("culvert_py.load",),  # below table, so that table.put_dataframe loads through it
     ("culvert_py.table",),
     ("culvert_py.client",),
-    ("culvert_py.ops", "culvert_py.load"),
+    ("culvert_py.ops",),
     ("culvert_py",),  # the package's public face (__init__)
     ("culvert_cli",),
 ]
