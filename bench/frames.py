@@ -10,6 +10,9 @@ default 20,000, a range index on ``k``):
   against ``--format csv`` (rendered lines to a file), same query, in process.
 - **parquet load**: ``load_file`` of a Parquet file against a CSV file of the same rows,
   into fresh tables (the consistent write protocol dominates both).
+- **memory**: the peak Python heap (``tracemalloc``) while ``to_arrow()`` runs, plus the
+  Arrow buffers it ends with, against the peak of ``list(query(...))``: the answer is held
+  once, as columns, with only one batch of row dicts alive at a time.
 
 Prints a table and a last line ``RESULT …``.
 
@@ -23,6 +26,7 @@ import os
 import random
 import tempfile
 import time
+import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -113,6 +117,20 @@ def main() -> None:
         pandas_s, got = best(lambda: table.query(where).to_pandas(), args.repeat)
         assert len(got) == matching
 
+        def peak(fn) -> tuple[int, object]:
+            tracemalloc.start()
+            value = fn()
+            top = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            return top, value
+
+        arrow_before = pa.total_allocated_bytes()
+        arrow_heap, answer = peak(lambda: table.query(where).to_arrow(batch_size=1000))
+        arrow_mem = arrow_heap + pa.total_allocated_bytes() - arrow_before
+        del answer
+        dicts_mem, answer = peak(lambda: list(table.query(where)))
+        del answer
+
         columns = list(COLUMNS)
         csv_path, pq_path = os.path.join(tmp, "out.csv"), os.path.join(tmp, "out.parquet")
         csv_out_s, count = best(
@@ -154,12 +172,17 @@ def main() -> None:
     ]
     for label, subject, baseline in lines:
         print(f"{label:<28}{subject:>11.3f}s{baseline:>11.3f}s{subject / baseline:>7.2f}x")
+    mib = 1 << 20
+    print(
+        f"{'memory: to_arrow vs dicts':<28}{arrow_mem / mib:>10.1f}MB{dicts_mem / mib:>10.1f}MB"
+        f"{arrow_mem / dicts_mem:>7.2f}x"
+    )
     print(
         f"RESULT rows={args.rows} matching={matching} "
         f"arrow_ratio={arrow_s / dicts_s:.2f} pandas_ratio={pandas_s / dicts_s:.2f} "
         f"parquet_out_ratio={pq_out_s / csv_out_s:.2f} "
         f"parquet_load_ratio={pq_load_s / csv_load_s:.2f} "
-        f"arrow_rows_per_s={matching / arrow_s:.0f} "
+        f"arrow_rows_per_s={matching / arrow_s:.0f} memory_ratio={arrow_mem / dicts_mem:.2f} "
         f"parquet_load_rows_per_s={args.rows / pq_load_s:.0f}"
     )
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from culvert_py.arguments import check_count
-from culvert_py.errors import ArgumentError, MissingDependencyError
+from culvert_py.errors import ArgumentError, LoadError, MissingDependencyError
 from culvert_py.schema import TableDef
 
 #: Rows per record batch unless told otherwise.
@@ -180,6 +180,7 @@ def arrow_table_of(data: Any, where: str) -> Any:
     :param data: a ``pandas.DataFrame``, ``pyarrow.Table`` or ``pyarrow.RecordBatch``
     :param where: names the call in messages
     :raises ArgumentError: for anything else
+    :raises LoadError: for a DataFrame column Arrow cannot type (mixed ints and strings)
     """
     pa = require()
     if isinstance(data, pa.Table):
@@ -189,7 +190,12 @@ def arrow_table_of(data: Any, where: str) -> Any:
     module = type(data).__module__ or ""
     if module.startswith("pandas") and type(data).__name__ == "DataFrame":
         keep_index = any(name is not None for name in data.index.names)
-        return pa.Table.from_pandas(data, preserve_index=keep_index)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=keep_index)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            # A column Arrow cannot type (an object column mixing ints and strings): no row
+            # of it can be loaded, so the load stops before it writes, as for a bad header.
+            raise LoadError(f"{where}: cannot convert the DataFrame to Arrow: {exc}") from exc
     raise ArgumentError(
         f"{where}: expected a pandas DataFrame or a pyarrow Table, got "
         f"{type(data).__name__} {data!r:.60}"

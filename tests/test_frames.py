@@ -250,6 +250,9 @@ def test_put_dataframe_takes_arrow_tables_and_named_indexes(every):
     assert (got["p"]["f"], got["q"]["f"]) == (1.5, None)
     with pytest.raises(ArgumentError, match="expected a pandas DataFrame"):
         every.put_dataframe([{"id": "x"}])
+    with pytest.raises(LoadError, match="cannot convert the DataFrame"):
+        mixed = pd.Series([1, "x"], dtype=object)
+        every.put_dataframe(pd.DataFrame({"id": ["m", "n"], "i": mixed}))
 
 
 # -- rejects, bad columns, resume, progress (SQLite: bookkeeping, not the store) ---------------
@@ -432,9 +435,10 @@ def test_cli_parquet_output_loads_back(store_url, tmp_path):
         ]  # fmt: skip
         # What came out loads back over the same rows and changes none.
         culvert(store_url, "load", name, str(out), "--format", "parquet")
-        again = tmp_path / "again.parquet"
-        culvert(store_url, "query", name, "--format", "parquet", "--output", str(again))
-        assert by_id(pq.read_table(again).to_pylist()) == expected(EDGES)
+        from culvert_py.client import connect
+
+        with connect(store_url) as db:
+            assert by_id(db.table(name).query().to_arrow().to_pylist()) == expected(EDGES)
         bad = culvert(store_url, "query", name, "--format", "parquet", check=2)
         assert bad.stderr.strip().splitlines() == [
             "error: --format parquet needs --output FILE (Parquet is not text)"
