@@ -12,7 +12,7 @@ from culvert_cli.ageoff import ageoff
 from culvert_cli.count import count
 from culvert_cli.errors import USER_ERROR, CulvertGroup
 from culvert_cli.index import build_one, index
-from culvert_cli.output import FORMATS, render_rows
+from culvert_cli.output import FORMATS, QUERY_FORMATS, render_rows, write_output
 from culvert_cli.session import open_client
 from culvert_py.errors import CulvertError, QueryError
 from culvert_py.meta import ACTIVE, BUILDING
@@ -184,7 +184,9 @@ def schema_infer(ctx: click.Context, table: str, sample: int, name: str | None) 
 @main.command()
 @click.argument("table")
 @click.argument("file")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from suffix.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), help="Default: from suffix."
+)
 @click.option(
     "--null",
     "null_token",
@@ -207,7 +209,7 @@ def schema_infer(ctx: click.Context, table: str, sample: int, name: str | None) 
 def load(
     ctx, table, file, fmt, null_token, rejects, workers, batch_size, bulk, resume, spark, master
 ) -> None:
-    """Load a CSV (with header) or JSON Lines FILE into TABLE.
+    """Load a CSV (with header), JSON Lines or Parquet FILE into TABLE.
 
     Bad rows go to the rejects file with line number and reason and never stop the good
     ones; rerunning converges to the same state. Reads back what `culvert query --format
@@ -266,7 +268,10 @@ def load(
 @click.option("--desc", is_flag=True, help="Descending order (with --order-by).")
 @click.option("--limit", type=int)
 @click.option("--cursor", help="Resume after the page that printed this cursor.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(QUERY_FORMATS), default="table", show_default=True
+)
+@click.option("--output", help="Write the rows to this file (needed for --format parquet).")
 @click.option(
     "--null",
     "null_token",
@@ -287,6 +292,7 @@ def query(
     limit,
     cursor,
     fmt,
+    output,
     null_token,
     explain,
     analyze,
@@ -297,7 +303,8 @@ def query(
     WHERE supports = != < <= > >= BETWEEN, IN (...), LIKE 'prefix%', CONTAINS(col, 'word'),
     IS [NOT] NULL, AND, OR, NOT, parentheses, TIMESTAMP '2013-01-01T10:00:00Z'.
 
-    --format csv and jsonl load back with `culvert load` into the same values.
+    --format csv, jsonl and parquet (with --output FILE) load back with `culvert load` into
+    the same values.
 
     Example: culvert query flights "origin = 'JFK' AND dep_delay > 120" --limit 20 --explain
     """
@@ -308,6 +315,10 @@ def query(
             f"--null {null_token!r}: expected text without commas, quotes or line breaks "
             "(a CSV reader could not tell it from data)"
         )
+    if fmt == "parquet" and not output:
+        from culvert_py.errors import ArgumentError
+
+        raise ArgumentError("--format parquet needs --output FILE (Parquet is not text)")
     with open_client(ctx) as client:
         target = client.table(table)
         cols = [c.strip() for c in columns.split(",")] if columns else None
@@ -321,10 +332,14 @@ def query(
         t0 = time.perf_counter()
         rows = target.query(where, cols, order, limit, cursor, use_index)
         names = cols or list(target.definition.columns)
-        for line in render_rows(rows, names, fmt, null_token):
-            click.echo(line)
+        if output:
+            count = write_output(rows, names, fmt, null_token, output)
+            click.echo(f"wrote {count:,} rows to {output}", err=True)
+        else:
+            for line in render_rows(rows, names, fmt, null_token):
+                click.echo(line)
         elapsed = time.perf_counter() - t0
-        if fmt == "table":
+        if fmt == "table" and not output:
             click.echo(f"({rows.plan.actual_rows} rows, {elapsed * 1000:.1f} ms)", err=True)
         if rows.cursor:
             click.echo(f"next page: --cursor {rows.cursor}", err=True)

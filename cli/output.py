@@ -1,4 +1,4 @@
-"""Rendering of result rows as text: aligned tables, JSON Lines, CSV."""
+"""Rendering of result rows: aligned tables, JSON Lines, CSV; Parquet files of them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 FORMATS = ("table", "jsonl", "csv")
+#: What ``culvert query --format`` takes: Parquet only into a file (``--output``).
+QUERY_FORMATS = (*FORMATS, "parquet")
 
 _MAX_CELL = 40
 #: Characters that make a CSV field need quotes (RFC 4180, plus a lone CR).
@@ -90,3 +92,39 @@ def _clip(text: str) -> str:
     # One cell, one line: a CR would also send the terminal back over the row.
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def write_output(result, columns: Sequence[str], fmt: str, null: str | None, path: str) -> int:
+    """Write a query's rows to the file ``path`` in ``fmt`` (``parquet`` too); return the count.
+
+    Parquet is written one record batch at a time, typed from the schema
+    (:mod:`culvert_py.frames`), and reads back with ``culvert load`` into the same rows.
+
+    :param result: the query's :class:`~culvert_py.query.executor.QueryResult`
+    :param columns: the columns, in order (the text formats; Parquet takes the query's)
+    :param fmt: one of :data:`QUERY_FORMATS`
+    :param null: how ``csv`` and ``table`` show NULL
+    :param path: the output file (replaced)
+    :raises CulvertError: when the file cannot be written
+    """
+    from culvert_py.errors import CulvertError
+    from culvert_py.frames import arrow_schema, iter_batches, write_parquet
+
+    try:
+        if fmt == "parquet":
+            schema = arrow_schema(result.plan.table, columns)
+            return write_parquet(iter_batches(result, schema), schema, path)
+        count = 0
+        with open(path, "w", encoding="utf-8", newline="") as out:
+
+            def counted(rows: Iterable[dict]) -> Iterable[dict]:
+                nonlocal count
+                for row in rows:
+                    count += 1
+                    yield row
+
+            for line in render_rows(counted(result), columns, fmt, null):
+                out.write(line + "\n")
+        return count
+    except OSError as exc:
+        raise CulvertError(f"--output {path!r}: cannot write: {exc.strerror or exc}") from exc

@@ -48,3 +48,7 @@ class ConsistencyError(CulvertError):
 
 class LoadError(CulvertError):
     """A batch load cannot proceed (unreadable input, unknown table)."""
+
+
+class MissingDependencyError(CulvertError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

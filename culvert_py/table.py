@@ -24,6 +24,7 @@ from culvert_py.layout import (
     stored_columns,
     version_column,
 )
+from culvert_py.load.job import load_dataframe
 from culvert_py.meta import ACTIVE, DISABLED
 from culvert_py.query.aggregate_api import AggregateMethods
 from culvert_py.query.executor import QueryExecutor, QueryResult
@@ -189,6 +190,15 @@ class IndexedTable(AggregateMethods):
             return changes
 
         return self.write_batches(map(changes_of, chunks(rows, batch_size)), bulk)
+
+    def put_dataframe(self, data: object, **options: Any):
+        """Write a pandas DataFrame or Arrow table as a Parquet load does: typed per column,
+        bad rows to a rejects file, checkpoints, progress (options and errors: see
+        :func:`~culvert_py.load.job.load_dataframe`); returns its :class:`LoadReport`.
+
+        :param data: a ``pandas.DataFrame`` or ``pyarrow.Table`` whose columns name columns
+        """
+        return load_dataframe(self, data, **options)
 
     def delete(self, key: object) -> None:
         """Delete one row by key (a no-op for an absent row).

@@ -28,12 +28,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.schema",),
     ("culvert_py.adopted_rows",),  # the bytes of adopted rows, for layout
     ("culvert_py.layout", "culvert_py.meta"),
-    ("culvert_py.expiry",),  # whether a stored row is past its lifespan, for every reader
+    ("culvert_py.expiry", "culvert_py.frames"),  # row lifespans; Arrow batches of rows
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),
-    ("culvert_py.ageoff",),  # removing expired rows: a query for them, deletes by the protocol
+    ("culvert_py.ageoff", "culvert_py.load"),  # below table: age_off, put_dataframe use them
     ("culvert_py.table",),
     ("culvert_py.client",),
-    ("culvert_py.ops", "culvert_py.load"),
+    ("culvert_py.ops",),
     ("culvert_py.spark",),  # Spark jobs over ops, load and queries (the [spark] extra)
     ("culvert_py",),  # the package's public face (__init__)
     ("culvert_cli",),

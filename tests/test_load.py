@@ -812,7 +812,7 @@ def test_cli_load_errors_are_one_line(local_people, tmp_path):
     (tmp_path / "folder.csv").mkdir()
     url = local_people.store.url
     cases = {
-        "data.txt": "give the format, csv or jsonl (--format on the command line",
+        "data.txt": "give the format, csv, jsonl or parquet (--format on the command line",
         "folder.csv": "it is a directory",
     }
     for name, message in cases.items():

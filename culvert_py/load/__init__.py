@@ -1,4 +1,4 @@
-"""Batch loading of CSV or JSON Lines files into an indexed table.
+"""Batch loading of CSV, JSON Lines or Parquet files (or DataFrames) into an indexed table.
 
     with culvert_py.connect(url) as db:
         report = load_file(db.table("people"), "people.csv", null_token="NA")
@@ -12,7 +12,11 @@ holds a few batches, whatever the file size. Several batches are in flight at on
 (``client.pipeline_depth``), and a batch sharing a key with one in flight waits for it, so a
 key given twice ends with its later line, as in a serial load.
 
-**Formats** (from the suffix: ``.csv``; ``.jsonl``, ``.ndjson`` and ``.json`` are JSON Lines):
+**Formats** (from the suffix: ``.csv``; ``.jsonl``, ``.ndjson`` and ``.json`` are JSON Lines;
+``.parquet`` and ``.pq`` are Parquet, read by :mod:`culvert_py.load.parquet` with the optional
+``dataframe`` extra, which also loads a pandas DataFrame or Arrow table by
+:func:`~culvert_py.load.job.load_dataframe`, i.e. ``table.put_dataframe(df)``; their columns,
+types, rejects (``line`` is the row number) and resume offsets are described there):
 
 * CSV (RFC 4180): comma-separated, the first record is the header naming the columns; a field
   in double quotes may hold commas, line breaks (LF, CR) and doubled quotes ``""``. A header
@@ -87,7 +91,15 @@ load (batches, checkpoints via :mod:`~culvert_py.load.checkpoint`, the rejects f
 """
 
 from culvert_py.load.fields import MAX_CELL_BYTES, parse_key
-from culvert_py.load.job import LoadReport, load_file
+from culvert_py.load.job import LoadReport, load_dataframe, load_file
 from culvert_py.load.records import FORMATS, MAX_RECORD_BYTES
 
-__all__ = ["FORMATS", "MAX_CELL_BYTES", "MAX_RECORD_BYTES", "LoadReport", "load_file", "parse_key"]
+__all__ = [
+    "FORMATS",
+    "MAX_CELL_BYTES",
+    "MAX_RECORD_BYTES",
+    "LoadReport",
+    "load_dataframe",
+    "load_file",
+    "parse_key",
+]

@@ -1,4 +1,4 @@
-"""One load of a file into a table: batches written in order, each followed by a checkpoint.
+"""One load of a file or a DataFrame into a table: batches written in order, each checkpointed.
 
 Records are typed into rows (:mod:`culvert_py.load.fields`) and gathered into batches of
 ``batch_size`` rows; the batches go to :meth:`~culvert_py.table.IndexedTable.write_batches`,
@@ -6,6 +6,8 @@ the one window of batches in flight. Each time a batch and every batch before it
 written, its rejects are appended to the rejects file
 (:mod:`culvert_py.load.rejects`), a checkpoint saved (:mod:`culvert_py.load.checkpoint`) and
 ``progress`` called. The behaviour users see is described in :mod:`culvert_py.load`.
+A Parquet file or a DataFrame is read by :class:`~culvert_py.load.parquet.ArrowSource`, row by
+row, through the same batches, rejects and checkpoints (its offset counts rows, not bytes).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 from culvert_py.errors import ArgumentError, CulvertError, LoadError
+from culvert_py.frames import arrow_table_of, require
 from culvert_py.load.checkpoint import (
     checkpoint_name,
     checkpoint_text,
@@ -28,6 +31,7 @@ from culvert_py.load.checkpoint import (
     rejects_kept,
 )
 from culvert_py.load.fields import Rows, check_null_token
+from culvert_py.load.parquet import ArrowSource
 from culvert_py.load.records import (
     Record,
     Reject,
@@ -38,8 +42,9 @@ from culvert_py.load.records import (
 )
 from culvert_py.load.rejects import RejectsFile
 
-if TYPE_CHECKING:
-    from culvert_py.table import IndexedTable
+#: The table a load writes to: an :class:`~culvert_py.table.IndexedTable` (not imported,
+#: since the table sits above the loader and hands itself down).
+IndexedTable = Any
 
 log = logging.getLogger(__name__)
 
@@ -108,13 +113,13 @@ def load_file(
     progress: Callable[[int, int], None] | None = None,
     encoding: str = "utf-8",
 ) -> LoadReport:
-    """Load a CSV or JSON Lines file into ``table``, streaming, in batches (see
+    """Load a CSV, JSON Lines or Parquet file into ``table``, streaming, in batches (see
     :mod:`culvert_py.load`).
 
     :param table: the table to load into
     :param path: the input file
-    :param format: ``csv`` or ``jsonl`` (``ndjson`` and ``json`` mean JSON Lines); default:
-        from the file's suffix
+    :param format: ``csv``, ``jsonl`` (``ndjson`` and ``json`` mean JSON Lines) or
+        ``parquet`` (needs the ``dataframe`` extra); default: from the file's suffix
     :param null_token: an unquoted CSV field equal to it is NULL (e.g. ``"NA"``), and an
         empty one is then the empty string (see :mod:`culvert_py.load`); ``""`` is the same
         as none
@@ -126,6 +131,7 @@ def load_file(
     :param resume: continue from the checkpoint of an interrupted load of the same file into
         the same table (a fresh load when there is none)
     :param progress: called as ``progress(bytes_read, total_bytes)`` after each batch is written
+        (Parquet: ``progress(rows_read, total_rows)``)
     :param encoding: the file's text encoding; it must be ASCII-compatible (UTF-8, Latin-1,
         …), since lines are split in binary
     :return: the counts of this run, see :class:`LoadReport`
@@ -140,18 +146,14 @@ def load_file(
         ``resume=True`` continue
     """
     source = Path(path)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ArgumentError(f"load: batch_size={batch_size!r:.60}: expected an integer >= 1")
-    for name, flag in (("bulk", bulk), ("resume", resume)):
-        if not isinstance(flag, bool):
-            raise ArgumentError(f"load: {name}={flag!r:.60}: expected True or False")
-    if progress is not None and not callable(progress):
-        raise ArgumentError(f"load: progress={progress!r:.60}: expected a callable or None")
+    _check_options(batch_size, bulk, resume, progress)
     check_encoding(encoding)
     null_token = check_null_token(null_token)
     fmt = format_of(source, format) if format is not None else None
     if source.is_dir():
-        raise LoadError(f"cannot read {str(source)!r}: it is a directory, not a CSV or JSONL file")
+        raise LoadError(
+            f"cannot read {str(source)!r}: it is a directory, not a CSV, JSONL or Parquet file"
+        )
     fmt = fmt or format_of(source, None)
     try:
         fh = open(source, "rb")  # noqa: SIM115 - closed by the with below, after fstat
@@ -162,6 +164,7 @@ def load_file(
         rejects = (
             Path(rejects_path) if rejects_path is not None else Path(f"{source}.rejects.jsonl")
         )
+        rows = _parquet_source(table, fh, source) if fmt == "parquet" else None
         job = _Load(
             table=table,
             fh=fh,
@@ -175,8 +178,84 @@ def load_file(
             progress=progress,
             size=stat.st_size,
             mtime_ns=stat.st_mtime_ns,
+            source=rows,
         )
         return job.run(resume)
+
+
+def _parquet_source(table: IndexedTable, fh: IO[bytes], path: Path) -> ArrowSource:
+    pq = require("pyarrow.parquet")
+    pa = require()
+    try:
+        parquet = pq.ParquetFile(fh)
+    except (OSError, pa.ArrowException) as exc:
+        raise LoadError(f"cannot read {str(path)!r} as Parquet: {exc}") from exc
+    return ArrowSource(table.definition, parquet, repr(str(path)))
+
+
+def load_dataframe(
+    table: IndexedTable,
+    data: Any,
+    *,
+    name: str = "dataframe",
+    rejects_path: str | Path | None = None,
+    batch_size: int = 1000,
+    bulk: bool = False,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadReport:
+    """Load a pandas DataFrame or an Arrow table into ``table`` as a Parquet file of the same
+    columns loads: typed per column, bad rows to the rejects file, checkpoints, progress.
+
+    :param table: the table to load into
+    :param data: a ``pandas.DataFrame``, ``pyarrow.Table`` or ``pyarrow.RecordBatch``; its
+        columns name table columns (see :func:`~culvert_py.frames.arrow_table_of`)
+    :param name: names this load's checkpoint and, by default, its rejects file
+        (``<name>.rejects.jsonl``); ``resume=True`` continues the load of that name, checking
+        only that the frame has as many rows (the caller vouches it is the same data)
+    :param rejects_path: where bad rows go (their ``line`` is the 1-based row number)
+    :param batch_size: rows per write batch, and per checkpoint
+    :param bulk: as for :func:`load_file`
+    :param resume: continue an interrupted load of the same ``name`` into the same table
+    :param progress: called as ``progress(rows_read, total_rows)`` after each batch is written
+    :return: the counts of this run, see :class:`LoadReport`
+    :raises ArgumentError: for data that is not a frame, a ``name`` that is not a non-empty
+        string, and the malformed arguments :func:`load_file` refuses
+    :raises LoadError: for columns that make every row bad, a resumed frame of another length
+    :raises MissingDependencyError: without pyarrow (``pip install culvert_py[dataframe]``)
+    """
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"put_dataframe: name={name!r:.60}: expected a non-empty string")
+    _check_options(batch_size, bulk, resume, progress)
+    frame = arrow_table_of(data, f"{table.name}: put_dataframe")
+    where = f"dataframe {name!r}"
+    source = ArrowSource(table.definition, frame, where)
+    job = _Load(
+        table=table,
+        fh=None,
+        path=Path(f"<{where}>"),
+        fmt="parquet",
+        encoding="utf-8",
+        null_token=None,
+        rejects=Path(rejects_path) if rejects_path is not None else Path(f"{name}.rejects.jsonl"),
+        batch_size=batch_size,
+        bulk=bulk,
+        progress=progress,
+        size=source.total,
+        mtime_ns=0,
+        source=source,
+    )
+    return job.run(resume)
+
+
+def _check_options(batch_size: object, bulk: object, resume: object, progress: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ArgumentError(f"load: batch_size={batch_size!r:.60}: expected an integer >= 1")
+    for name, flag in (("bulk", bulk), ("resume", resume)):
+        if not isinstance(flag, bool):
+            raise ArgumentError(f"load: {name}={flag!r:.60}: expected True or False")
+    if progress is not None and not callable(progress):
+        raise ArgumentError(f"load: progress={progress!r:.60}: expected a callable or None")
 
 
 @dataclass
@@ -204,7 +283,7 @@ class _Load:
         self,
         *,
         table: IndexedTable,
-        fh: IO[bytes],
+        fh: IO[bytes] | None,
         path: Path,
         fmt: str,
         encoding: str,
@@ -215,6 +294,7 @@ class _Load:
         progress: Callable[[int, int], None] | None,
         size: int,
         mtime_ns: int,
+        source: ArrowSource | None = None,
     ) -> None:
         self.table = table
         self.fh = fh
@@ -234,6 +314,8 @@ class _Load:
         self.base = {"read": 0, "loaded": 0, "rejected": 0}  # from the checkpoint
         self.done = {"read": 0, "loaded": 0, "rejected": 0}  # by this run
         self.existed = 0  # rows bulk mode found already in the table
+        self.source = source  # Parquet or a frame: records by row, offsets count rows
+        self.total = source.total if source is not None else size  # what progress counts
 
     def run(self, resume: bool) -> LoadReport:
         started = time.perf_counter()
@@ -241,25 +323,18 @@ class _Load:
         if point is None:
             # A fresh start: an old checkpoint must not outlive the rejects file it points into.
             self.meta.clear_checkpoint(self.name)
-        records = read_records(self.fh, self.fmt, 0, 1, self.encoding)
-        if self.fmt == "csv":
-            header = next(records, None)
-            if header is not None:
-                self.rows.set_header(header, self.path)
-        elif point is None:
-            records = refuse_json_array(records, self.path)
-        if point is not None:
+        else:
             self.base = {k: point[k] for k in self.base}
-            self.fh.seek(point["offset"])
-            records = read_records(
-                self.fh, self.fmt, point["offset"], point["line"] + 1, self.encoding
-            )
             log.info(
                 "%s: resuming at line %d (%d rows before it)",
                 self.name,
                 point["line"] + 1,
                 point["read"],
             )
+        if self.source is not None:
+            records = self.source.records(point["offset"] if point else 0, self.batch_size)
+        else:
+            records = self._text_records(point)
         self.rejects.truncate(rejects_kept(point, self.rejects.path))
         with self.rejects:
             self._load(records)
@@ -276,6 +351,22 @@ class _Load:
         )
         log.info("%s: %s", self.name, report.summary())
         return report
+
+    def _text_records(self, point: dict | None) -> Iterator[Record]:
+        assert self.fh is not None
+        records = read_records(self.fh, self.fmt, 0, 1, self.encoding)
+        if self.fmt == "csv":
+            header = next(records, None)
+            if header is not None:
+                self.rows.set_header(header, self.path)
+        elif point is None:
+            records = refuse_json_array(records, self.path)
+        if point is not None:
+            self.fh.seek(point["offset"])
+            records = read_records(
+                self.fh, self.fmt, point["offset"], point["line"] + 1, self.encoding
+            )
+        return records
 
     def _resume_point(self) -> dict | None:
         text = self.meta.load_checkpoint(self.name)
@@ -324,7 +415,9 @@ class _Load:
         try:
             if record.reason:
                 raise Reject(record.reason)
-            if self.fmt == "csv":
+            if self.source is not None:
+                row = record.value  # typed by the source
+            elif self.fmt == "csv":
                 row = self.rows.from_csv(record.value)
             else:
                 row = self.rows.from_json(record.value)
@@ -359,4 +452,4 @@ class _Load:
         )
         self.meta.save_checkpoint(self.name, document)
         if self.progress is not None:
-            self.progress(batch.end, self.size)
+            self.progress(batch.end, self.total)

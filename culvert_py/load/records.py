@@ -25,8 +25,21 @@ from culvert_py.errors import ArgumentError, LoadError
 MAX_RECORD_BYTES = 32 << 20
 
 #: Format names ``load_file`` accepts, and the format each stands for.
-FORMATS = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl"}
-_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = {
+    "csv": "csv",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "json": "jsonl",
+    "parquet": "parquet",
+}
+_SUFFIXES = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 _RAW_LIMIT = 4096  # raw text kept for a record rejected for its size
 
 
@@ -73,7 +86,7 @@ def format_of(source: Path, given: str | None) -> str:
     if fmt is None:
         raise LoadError(
             f"cannot tell the format of {str(source)!r} from its suffix "
-            f"(known: {', '.join(_SUFFIXES)}); give the format, csv or jsonl "
+            f"(known: {', '.join(_SUFFIXES)}); give the format, csv, jsonl or parquet "
             "(--format on the command line, format= in the API)"
         )
     return fmt

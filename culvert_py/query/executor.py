@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 
+import culvert_py.frames as frames
 from culvert_py.clock import Clock, now_ms
 from culvert_py.expiry import alive
 from culvert_py.layout import (
@@ -116,6 +117,38 @@ class QueryResult:
         if self._exhausted or self._last_position is None:
             return None
         return encode_cursor(self.plan, self._last_position)
+
+    # Arrow and pandas: the optional extra ``dataframe``, typed by culvert_py.frames.
+
+    def iter_batches(self, batch_size: int = frames.DEFAULT_BATCH_ROWS) -> Iterator:
+        """The rows not yet returned, as ``pyarrow.RecordBatch`` es of ``batch_size`` rows,
+        typed from the schema (see :mod:`culvert_py.frames`); lazy like the rows.
+
+        :param batch_size: rows per batch
+        :raises ArgumentError: for a ``batch_size`` below 1
+        :raises MissingDependencyError: without pyarrow (``pip install culvert_py[dataframe]``)
+        """
+        schema = frames.arrow_schema(self.plan.table, self.plan.columns)
+        return frames.iter_batches(self, schema, batch_size)
+
+    def to_arrow(self, batch_size: int = frames.DEFAULT_BATCH_ROWS):
+        """The rows not yet returned as one ``pyarrow.Table``, built batch by batch.
+
+        :param batch_size: rows per record batch (the table's chunks)
+        :raises MissingDependencyError: without pyarrow
+        """
+        schema = frames.arrow_schema(self.plan.table, self.plan.columns)
+        return frames.to_arrow(frames.iter_batches(self, schema, batch_size), schema)
+
+    def to_pandas(self, batch_size: int = frames.DEFAULT_BATCH_ROWS):
+        """The rows not yet returned as a ``pandas.DataFrame`` with nullable dtypes
+        (``Int64``, ``Float64``, ``boolean``, ``datetime64[us, UTC]``; see
+        :mod:`culvert_py.frames`).
+
+        :param batch_size: rows per record batch while converting
+        :raises MissingDependencyError: without pyarrow and pandas
+        """
+        return frames.to_pandas(self.to_arrow(batch_size))
 
 
 class QueryExecutor:
