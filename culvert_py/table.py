@@ -17,13 +17,7 @@ from culvert_py.arguments import check_columns, check_count, check_flag, check_i
 from culvert_py.encoding import encode_value
 from culvert_py.errors import ArgumentError, EncodingError, SchemaError
 from culvert_py.expiry import alive, expiry_cells, live_rows
-from culvert_py.layout import (
-    decode_row,
-    encode_key,
-    primary_key,
-    stored_columns,
-    version_column,
-)
+from culvert_py.layout import decode_row, encode_key, primary_key, stored_columns, version_column
 from culvert_py.load.job import load_dataframe
 from culvert_py.meta import ACTIVE, DISABLED
 from culvert_py.query.aggregate_api import AggregateMethods
