@@ -103,7 +103,7 @@ def main() -> None:
         written = jobs.write(frame, url, b, mode=args.mode)
         figures["write_s"] = time.perf_counter() - t0
         assert written.written == args.rows, written.summary()
-        per_task = [t.rows / t.seconds for t in written.tasks if t.seconds > 0]
+        per_task = [t.rows / t.seconds for t in written.tasks if t.rows and t.seconds > 0]
 
         for name in (a, b):
             client.apply_schema(schema(name, third=True))
@@ -114,7 +114,7 @@ def main() -> None:
         sbuilt = jobs.build_index(session, url, b, "by_name", grace_seconds=0)
         figures["spark_build_s"] = time.perf_counter() - t0
         assert built.rows_scanned == sbuilt.rows_scanned == args.rows
-        build_tasks = [r / s for _, r, _, s in sbuilt.tasks if s > 0]
+        build_tasks = [r / s for _, r, _, s in sbuilt.tasks if r and s > 0]
     finally:
         for name in (a, b):
             client.drop_table(name)
@@ -144,7 +144,10 @@ def main() -> None:
     build_ratio = figures["spark_build_s"] / figures["build_s"]
     task_write = statistics.median(per_task) if per_task else 0.0
     task_build = statistics.median(build_tasks) if build_tasks else 0.0
-    print(f"per-task rows/s (median): write {task_write:,.0f}, build {task_build:,.0f}")
+    print(
+        f"per-task rows/s (median of tasks with rows): write {task_write:,.0f} "
+        f"({len(per_task)} tasks), build {task_build:,.0f} ({len(build_tasks)} tasks)"
+    )
     print(
         f"RESULT rows={n} mode={args.mode} write_vs_load={write_ratio:.2f}x "
         f"build_vs_cli={build_ratio:.2f}x task_write_rps={task_write:.0f} "
