@@ -176,6 +176,22 @@ def test_row_typer_refuses_a_dataframe_no_row_of_which_could_load():
         RowTyper(definition, [("id", "string"), ("age", "boolean")])
 
 
+def test_jobs_refuse_malformed_arguments_before_touching_spark():
+    from culvert_py.errors import ArgumentError
+    from culvert_py.spark import build_index, read, write
+
+    with pytest.raises(ArgumentError, match="expected a store URL"):
+        write(None, "people.db", "people")
+    with pytest.raises(ArgumentError, match="mode='fast': expected one of safe, bulk"):
+        write(None, "sqlite:///x.db", "people", mode="fast")
+    with pytest.raises(ArgumentError, match="batch_size=0"):
+        write(None, "sqlite:///x.db", "people", batch_size=0)
+    with pytest.raises(ArgumentError, match="expected a store URL"):
+        build_index(None, 42, "people", "by_age")
+    with pytest.raises(ArgumentError, match="columns='id'"):
+        read(None, "sqlite:///x.db", "people", columns="id")
+
+
 _PREDICATES = st.lists(
     st.sampled_from(
         [
