@@ -15,7 +15,7 @@ throughput is rows per second of each task's own wall time: what one executor co
 so the job's rate is roughly that times the executors. Prints a table and a last line
 ``RESULT …`` with the ratios (Spark time / baseline time).
 
-    python bench/spark.py [--rows 20000] [--hbase 127.0.0.1:9090] [--master local[2]]
+    python bench/spark.py [--rows 20000] [--hbase 127.0.0.1:9090 | --store URL] [--master local[2]]
 """
 
 from __future__ import annotations
@@ -72,11 +72,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--hbase", default=os.environ.get("CULVERT_TEST_HBASE", "127.0.0.1:9090"))
+    parser.add_argument("--store", help="Any store URL instead of --hbase (sqlite:////tmp/b.db).")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--mode", choices=jobs.MODES, default="safe")
     parser.add_argument("--partitions", type=int, default=4, help="Spark write partitions.")
     args = parser.parse_args()
-    url = f"hbase://{args.hbase}?thrift2_port=9091&pool_size=16"
+    url = args.store or f"hbase://{args.hbase}?thrift2_port=9091&pool_size=16"
     tag = uuid.uuid4().hex[:8]
     a, b = f"bench_load_{tag}", f"bench_spark_{tag}"
     client = Client(open_store(url), workers=16)
@@ -102,7 +103,7 @@ def main() -> None:
         written = jobs.write(frame, url, b, mode=args.mode)
         figures["write_s"] = time.perf_counter() - t0
         assert written.written == args.rows, written.summary()
-        per_task = [t.rows / t.seconds for t in written.tasks if t.seconds > 0]
+        per_task = [t.rows / t.seconds for t in written.tasks if t.rows and t.seconds > 0]
 
         for name in (a, b):
             client.apply_schema(schema(name, third=True))
@@ -113,7 +114,7 @@ def main() -> None:
         sbuilt = jobs.build_index(session, url, b, "by_name", grace_seconds=0)
         figures["spark_build_s"] = time.perf_counter() - t0
         assert built.rows_scanned == sbuilt.rows_scanned == args.rows
-        build_tasks = [r / s for _, r, _, s in sbuilt.tasks if s > 0]
+        build_tasks = [r / s for _, r, _, s in sbuilt.tasks if r and s > 0]
     finally:
         for name in (a, b):
             client.drop_table(name)
@@ -135,7 +136,7 @@ def main() -> None:
             n / figures["spark_build_s"],
         ),
     ]
-    print(f"{args.rows:,} rows, 2 indexes (+1 built), {args.master}, HBase {args.hbase}")
+    print(f"{args.rows:,} rows, 2 indexes (+1 built), {args.master}, store {url}")
     print(f"{'step':<40}{'seconds':>10}{'rows/s':>12}")
     for what, seconds, rate in rows:
         print(f"{what:<40}{seconds:>10.2f}{(f'{rate:,.0f}' if rate else '-'):>12}")
@@ -143,7 +144,10 @@ def main() -> None:
     build_ratio = figures["spark_build_s"] / figures["build_s"]
     task_write = statistics.median(per_task) if per_task else 0.0
     task_build = statistics.median(build_tasks) if build_tasks else 0.0
-    print(f"per-task rows/s (median): write {task_write:,.0f}, build {task_build:,.0f}")
+    print(
+        f"per-task rows/s (median of tasks with rows): write {task_write:,.0f} "
+        f"({len(per_task)} tasks), build {task_build:,.0f} ({len(build_tasks)} tasks)"
+    )
     print(
         f"RESULT rows={n} mode={args.mode} write_vs_load={write_ratio:.2f}x "
         f"build_vs_cli={build_ratio:.2f}x task_write_rps={task_write:.0f} "

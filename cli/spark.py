@@ -1,4 +1,4 @@
-"""The ``--spark`` forms of ``culvert index`` and ``culvert load``: the same jobs on Spark.
+"""The ``--spark`` forms of ``culvert index`` / ``culvert load``: the same jobs on Spark.
 
 The store URL is the one the command was given (``--store`` or ``CULVERT_STORE``); every
 executor opens it, so it must name a store the cluster reaches (an ``hbase://`` gateway,

@@ -9,6 +9,7 @@ Spark, as a property over random predicates on SQLite.
 
 from __future__ import annotations
 
+import os
 import random
 import tomllib
 import uuid
@@ -116,18 +117,33 @@ def _from_spark(row) -> dict:
     return out
 
 
-def _marker_hook(tmp_path: Path, partition: int, batch: int):
-    """A task hook that fails the first attempt of ``partition`` after batch ``batch``."""
+def _fault_hook(tmp_path: Path):
+    """A task hook that kills the first attempt of the first task to finish a batch.
+
+    The task that wins the ``fault`` file (created exclusively, across executor processes)
+    raises after its first checkpointed batch; any later attempt of a task marks
+    ``retried-<partition>``, so the test can see that Spark ran it again.
+    """
     from pyspark import TaskContext
 
-    def hook(number: int, done: int) -> None:
-        context = TaskContext.get()
-        if number == partition and done >= batch:
-            (tmp_path / f"attempt-{context.attemptNumber()}").touch()
-            if context.attemptNumber() == 0:
-                raise RuntimeError("fault drill: the first attempt of this task dies here")
+    def hook(number: int, _done: int) -> None:
+        if TaskContext.get().attemptNumber() > 0:
+            (tmp_path / f"retried-{number}").touch()
+            return
+        try:
+            fd = os.open(tmp_path / "fault", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.write(fd, str(number).encode())
+        os.close(fd)
+        raise RuntimeError("fault drill: the first attempt of this task dies here")
 
     return hook
+
+
+def _assert_retried(tmp_path: Path) -> None:
+    failed = int((tmp_path / "fault").read_text())
+    assert (tmp_path / f"retried-{failed}").exists(), "Spark did not run the failed task again"
 
 
 # -------------------------------------------------------------------------- no Spark needed
@@ -158,6 +174,22 @@ def test_row_typer_refuses_a_dataframe_no_row_of_which_could_load():
         RowTyper(definition, [("age", "long")])
     with pytest.raises(SchemaError, match="Spark type boolean cannot hold int"):
         RowTyper(definition, [("id", "string"), ("age", "boolean")])
+
+
+def test_jobs_refuse_malformed_arguments_before_touching_spark():
+    from culvert_py.errors import ArgumentError
+    from culvert_py.spark import build_index, read, write
+
+    with pytest.raises(ArgumentError, match="expected a store URL"):
+        write(None, "people.db", "people")
+    with pytest.raises(ArgumentError, match="mode='fast': expected one of safe, bulk"):
+        write(None, "sqlite:///x.db", "people", mode="fast")
+    with pytest.raises(ArgumentError, match="batch_size=0"):
+        write(None, "sqlite:///x.db", "people", batch_size=0)
+    with pytest.raises(ArgumentError, match="expected a store URL"):
+        build_index(None, 42, "people", "by_age")
+    with pytest.raises(ArgumentError, match="columns='id'"):
+        read(None, "sqlite:///x.db", "people", columns="id")
 
 
 _PREDICATES = st.lists(
@@ -216,12 +248,11 @@ def test_write_loads_good_rows_rejects_bad_ones_and_survives_a_retried_task(
     rows = _rows(240, seed=1)
     good = spark.createDataFrame([_tuple(r) for r in rows], PEOPLE_COLUMNS).repartition(3)
     bad = spark.createDataFrame(
-        [("x1", "forty", "1.5"), (None, "3", "2"), ("x2", "41", "many"), ("x3", "7", "nan")],
+        [("x1", "forty", "1.5"), (None, "3", "2"), ("x2", "41", "many"), ("x3", "7", "-inf")],
         "id string, age string, score string",
     )
-    hook = _marker_hook(tmp_path, partition=1, batch=0)
-    report = write(good, hbase_url, people_name, batch_size=25, on_batch=hook)
-    assert (tmp_path / "attempt-0").exists() and (tmp_path / "attempt-1").exists()
+    report = write(good, hbase_url, people_name, batch_size=25, on_batch=_fault_hook(tmp_path))
+    _assert_retried(tmp_path)
     assert (report.rows, report.written, report.rejected) == (240, 240, 0)
     assert len(report.tasks) == 3
     more = write(bad, hbase_url, people_name, mode="bulk", rejects=str(tmp_path / "rejects"))
@@ -234,11 +265,11 @@ def test_write_loads_good_rows_rejects_bad_ones_and_survives_a_retried_task(
     }
     assert spark.read.json(str(tmp_path / "rejects")).count() == 3
     table = hdb.table(people_name)
-    rows.append({"id": "x3", "age": 7, "score": float("nan")})
+    rows.append({"id": "x3", "age": 7, "score": float("-inf")})
     got = {r["id"]: r for r in table.scan_rows()}
     assert set(got) == {r["id"] for r in rows}
     for row in rows[:-1]:
-        assert got[row["id"]] == row
+        assert got[row["id"]] == {c: v for c, v in row.items() if v is not None}
     assert got["x3"]["age"] == 7
     assert assert_indexes_exact(table, rows) > 0
 
@@ -254,11 +285,11 @@ def test_build_over_a_populated_table_with_a_retried_task_leaves_verify_clean(
     table.put_many(rows)
     hdb.apply_schema(_people_schema(people_name, extra_index=True))
     assert hdb.meta.state_since(people_name, "by_name")[0] == BUILDING
-    hook = _marker_hook(tmp_path, partition=1, batch=40)
+    hook = _fault_hook(tmp_path)
     report = build_index(
         spark, hbase_url, people_name, "by_name", grace_seconds=0, batch_size=40, on_batch=hook
     )
-    assert (tmp_path / "attempt-0").exists() and (tmp_path / "attempt-1").exists()
+    _assert_retried(tmp_path)
     assert report.state_after == ACTIVE
     assert len(report.tasks) > 2  # the plan's ranges became several tasks
     assert hdb.meta.state_since(people_name, "by_name")[0] == ACTIVE

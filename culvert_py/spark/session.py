@@ -47,8 +47,8 @@ def spark_session(master: str | None = None, app_name: str = "culvert"):
     Python workers on this interpreter, so they import the culvert_py installed here. Time
     zone is UTC so that timestamps mean the same on every executor.
 
-    :param master: a Spark master URL; ``None``: the active session's, else
-        :data:`DEFAULT_MASTER`
+    :param master: a Spark master URL; ``None``: the active session's, else the one
+        ``spark-submit`` was given, else :data:`DEFAULT_MASTER`
     :param app_name: the application name Spark shows
     :return: a :class:`pyspark.sql.SparkSession`
     :raises ArgumentError: for a master that is not a non-empty string
@@ -62,10 +62,15 @@ def spark_session(master: str | None = None, app_name: str = "culvert"):
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
-    builder = SparkSession.builder.appName(app_name).master(master or DEFAULT_MASTER)
+    builder = SparkSession.builder.appName(app_name)
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    if (master or DEFAULT_MASTER).startswith("local"):
+    # Under spark-submit the JVM is already up with the --master it was given (its port is
+    # in PYSPARK_GATEWAY_PORT): setting a master here would override it.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if master is not None or not submitted:
+        builder = builder.master(master or DEFAULT_MASTER)
+    if not submitted and (master or DEFAULT_MASTER).startswith("local"):
         # The Python workers start from PYSPARK_PYTHON (default: ``python3`` on the PATH,
         # which need not have culvert_py); a local job is meant to run this interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
