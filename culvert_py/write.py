@@ -162,6 +162,13 @@ class IndexWriter:
             for pk, values in changes.items()
         ]
         existed = 0
+        if not self.indexes and not self.table.existing and pending:
+            # No index, so nothing to keep consistent with the rows: one read of the version
+            # cells (for T) and one plain batched write, whatever the keys hold.
+            found = self._versions(pending)
+            floor = max((ts for _, ts in found.values()), default=0)
+            self._attempt(pending, True, floor)
+            return sum(1 for v, _ in found.values() if not is_deleted(v)) if bulk else 0
         if bulk and self.table.existing:
             bulk = False  # another application's rows may exist under any key: read them all
         if bulk and pending:
@@ -193,12 +200,10 @@ class IndexWriter:
         One batched read of the version cells only: a row written through culvert_py always
         has one, and its old index entries are what a bulk write of it would leave behind.
         """
-        found = self.primary.get_many(
-            [c.pk for c in batch], columns=[self.vcol], include_timestamp=True
-        )
+        found = self._versions(batch)
         fresh, existing, floor = [], [], 0
         for change in batch:
-            cell = found.get(change.pk, {}).get(self.vcol)
+            cell = found.get(change.pk)
             if cell is not None and not is_deleted(cell[0]):
                 existing.append(change)
             else:
@@ -207,6 +212,14 @@ class IndexWriter:
                     # A deleted row has no entries, but its tombstone masks writes below it.
                     floor = max(floor, cell[1])
         return fresh, existing, floor
+
+    def _versions(self, batch: list[_Change]) -> dict[bytes, tuple[bytes, int]]:
+        """``{key: (version cell, its timestamp)}`` of the keys of ``batch`` that have one."""
+        found = self.primary.get_many(
+            [c.pk for c in batch], columns=[self.vcol], include_timestamp=True
+        )
+        vcol = self.vcol
+        return {pk: cells[vcol] for pk, cells in found.items() if vcol in cells}
 
     def _attempt(self, batch: list[_Change], bulk: bool, floor: int = 0) -> list[_Change]:
         newest = floor
@@ -329,7 +342,17 @@ class IndexWriter:
                 expected = claim
             return self.primary.check_and_mutate(change.pk, self.vcol, expected, mutation, ts)
 
-        results = list(self.executor.map(conditional_write, batch))
+        # One task per worker-sized slice, not per row: a future per row costs more client
+        # CPU than the slice's loop, and the RPCs still run ``workers`` at a time.
+        slices = max(1, min(len(batch), getattr(self.executor, "_max_workers", 8)))
+        done: dict[int, bool] = {}
+
+        def run_slice(start: int) -> None:
+            for i in range(start, len(batch), slices):
+                done[i] = conditional_write(batch[i])
+
+        self._parallel(lambda s=s: run_slice(s) for s in range(slices))
+        results = [done[i] for i in range(len(batch))]
         lost = [c.pk for c, ok in zip(batch, results, strict=True) if not ok]
         if lost:
             # A retried RPC whose first try did apply reports "condition failed": the

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.adopted",),  # what an adopted table declares, checked for the schema
     ("culvert_py.schema",),
     ("culvert_py.adopted_rows",),  # the bytes of adopted rows, for layout
+    ("culvert_py.entries",),  # the entries a row owns, for layout (which re-exports them)
     ("culvert_py.layout", "culvert_py.meta"),
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),
     ("culvert_py.table",),
