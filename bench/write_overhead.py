@@ -9,7 +9,10 @@ Writes N rows of 20 columns five ways in one process on the dev HBase:
 - ``safe``: ``put_many`` of new keys by the full protocol (read, unverified, conditional
   primary write per row, verified);
 - ``update``: ``put_many`` over the same keys again, changing both indexed values, so every
-  row's old entries are found, marked and deleted.
+  row's old entries are found, marked and deleted;
+- ``safe_presplit``: ``put_many`` of monotonically increasing keys into an indexed table
+  whose primary table is salted and pre-split (``primary_buckets``); the rows each primary
+  region holds afterwards are printed.
 
 Prints a table and a last line ``RESULT …`` with rows/s, each throughput ratio to ``plain``
 (the goals of issue 13 beside them) and this client process's CPU microseconds per row.
@@ -36,13 +39,15 @@ CITIES = [f"city{i:03d}" for i in range(200)]
 FILLER = [f"c{i:02d}" for i in range(17)]
 
 
-def schema(name: str, indexed: bool = True):
+def schema(name: str, indexed: bool = True, primary_buckets: int = 1):
     columns = {"id": "str", "city": "str", "age": "int", **{c: "str" for c in FILLER}}
     indexes = {
         "by_city": {"kind": "term", "columns": ["city"]},
         "by_age": {"kind": "range", "columns": ["age"]},
     }
     spec = {"row_key": ["id"], "salt_buckets": 8, "columns": columns}
+    if primary_buckets > 1:
+        spec["primary_buckets"] = primary_buckets
     return parse_schema({"tables": {name: {**spec, "indexes": indexes if indexed else {}}}})
 
 
@@ -71,6 +76,15 @@ def make_rows(n: int, seed: int) -> list[dict]:
     ]
 
 
+def region_counts(store, table: str) -> list[int]:
+    """Rows in each region of ``table`` (a key-only scan of each region's bounds)."""
+    primary = store.table(table)
+    return [
+        sum(1 for _ in primary.scan(start=r.start or None, stop=r.end or None, columns=[b"d:_v"]))
+        for r in store.regions(table)
+    ]
+
+
 GOALS = {"safe_noindex": 0.80, "bulk": 0.70, "safe": 0.34, "update": 0.29}
 
 
@@ -80,15 +94,18 @@ def main() -> None:
     parser.add_argument("--hbase", default=os.environ.get("CULVERT_TEST_HBASE", "127.0.0.1:9090"))
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--primary-buckets", type=int, default=8)
     args = parser.parse_args()
     host, port = args.hbase.rsplit(":", 1)
 
     name = f"bench_w_{uuid.uuid4().hex[:8]}"
     bare = f"{name}_bare"
+    split = f"{name}_split"
     store = open_store(f"hbase://{host}:{port}?pool_size={args.workers + 4}")
     db = Client(store, workers=args.workers)
     db.apply_schema(schema(name))
     db.apply_schema(schema(bare, indexed=False))
+    db.apply_schema(schema(split, primary_buckets=args.primary_buckets))
     table = db.table(name)
     rows = make_rows(args.rows, 1)
     results: dict[str, tuple[float, float]] = {}  # mode: (wall s per row, CPU s per row)
@@ -123,9 +140,14 @@ def main() -> None:
         rnd = random.Random(2)
         changed = [{**r, "city": rnd.choice(CITIES), "age": rnd.randrange(100)} for r in rows]
         timed("update", lambda: put(changed[half:], batch_size=args.batch_size), len(rows) - half)
+        # Monotonically increasing keys into a salted, pre-split primary table.
+        increasing = [{**r, "id": f"m{i:09d}"} for i, r in enumerate(rows[:half])]
+        put = db.table(split).put_many
+        timed("safe_presplit", lambda: put(increasing, batch_size=args.batch_size), half)
+        spread = region_counts(store, db.table(split).definition.hbase_table)
     finally:
-        db.drop_table(name)
-        db.drop_table(bare)
+        for table_name in (name, bare, split):
+            db.drop_table(table_name)
         db.close()
 
     plain_wall = results["plain"][0]
@@ -137,6 +159,12 @@ def main() -> None:
     fields = {f"{m}_rows_s": round(1 / w) for m, (w, _) in results.items()}
     fields |= {f"{m}_ratio": round(plain_wall / w, 2) for m, (w, _) in results.items()}
     fields |= {f"{m}_cpu_us": round(c * 1e6) for m, (_, c) in results.items()}
+    print(
+        f"monotonically increasing keys, primary_buckets={args.primary_buckets}: rows per "
+        f"primary region {spread} (min/max {min(spread) / max(spread):.2f})"
+    )
+    fields["presplit_regions"] = len(spread)
+    fields["presplit_min_max"] = round(min(spread) / max(spread), 2)
     print(f"RESULT rows={args.rows} " + " ".join(f"{k}={v}" for k, v in fields.items()))
 
 

@@ -233,9 +233,14 @@ def stored_columns(table: TableDef, columns: Sequence[str]) -> list[bytes]:
 
 def version_column(table: TableDef) -> bytes:
     """The store column of the primary row's version cell (``_culvert`` when adopted)."""
-    if table.existing:
-        return f"{table.family}:{ADOPTED_VERSION_QUALIFIER}".encode()
-    return table.family.encode() + b":" + VERSION_QUALIFIER
+    return _version_column(table.existing, table.family)
+
+
+@functools.lru_cache(maxsize=64)
+def _version_column(existing: bool, family: str) -> bytes:
+    if existing:
+        return f"{family}:{ADOPTED_VERSION_QUALIFIER}".encode()
+    return family.encode() + b":" + VERSION_QUALIFIER
 
 
 def covered_row(

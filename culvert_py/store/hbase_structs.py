@@ -40,10 +40,11 @@ def batch_mutation(m: RowMutation, table: str):
     """
     check_row(m.row, table)
     mutation = thrift1.Mutation
-    muts = [
-        mutation(isDelete=True, column=col, writeToWAL=True)
-        for col in thrift_columns(list(m.deletes)) or []
-    ]
+    muts = (
+        [mutation(isDelete=True, column=col, writeToWAL=True) for col in thrift_columns(m.deletes)]
+        if m.deletes
+        else []
+    )
     for col, value in m.puts.items():
         if not _plain_cell(col, value):
             col = check_put(col, value, table)
