@@ -37,6 +37,13 @@ entries to remove; ``T`` still exceeds a tombstone's timestamp). Keys that hold 
 take the full protocol, so a bulk write is exact whatever the keys; it is fast only when they
 are new, and assumes no other writer creates the same keys meanwhile.
 
+A native table with no maintained index skips step 1 and the version check for every key:
+there is nothing the check protects. One batched read of the version cells gives ``T``
+(above a tombstone or a fast clock's write) and one batched write applies the batch; each
+cell carries ``T`` and deletes mask what lies at or below it, so racing writers leave the
+row of the one with the highest ``T``, whole. A writer sees a new BUILDING index at its next
+batch; the build's grace period covers a batch in flight, as it does for conditional ones.
+
 A store without ``check_and_mutate`` (HBase with no Thrift2 gateway) runs step 3 as a plain
 batched write: correct for one writer per row at a time, which the store's capability report
 says.
