@@ -201,7 +201,9 @@ class SQLiteFile:
         # must be refused untouched, not switched to WAL mode or given our tables.
         missing = self.transact(self._check_layout, False, cannot)
         if self.path != ":memory:":
-            self.transact(lambda db: db.execute("PRAGMA journal_mode=WAL").fetchall(), False, cannot)
+            self.transact(
+                lambda db: db.execute("PRAGMA journal_mode=WAL").fetchall(), False, cannot
+            )
             self._db.execute("PRAGMA synchronous=NORMAL")
         if missing:
 
