@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from culvert_py.codecs import Codec, codec_for
-from culvert_py.encoding import decode_value, encode_value, value_encoder
+from culvert_py.encoding import decode_value, encode_value, unchecked_value_encoder
 from culvert_py.errors import EncodingError
 from culvert_py.schema import TableDef
 from culvert_py.values import check_value, short_repr
@@ -71,7 +71,7 @@ class _Derived:
             (
                 name,
                 encode_value(name, "str") + encode_value(typ, "str"),
-                value_encoder(typ),
+                unchecked_value_encoder(typ),
             )
             for name, typ in sorted(table.columns.items())
             if name not in table.row_key
@@ -107,7 +107,7 @@ def shadow_of(table: TableDef, row: Mapping[str, object] | None) -> bytes:
     column-name order, so a shadow stays readable after the schema gains or loses columns.
     The name and type bytes are precomputed per definition; values are encoded unchecked,
     as they come from a codec's decoder or a write that checked them already (see
-    :func:`culvert_py.encoding.value_encoder`).
+    :func:`culvert_py.encoding.unchecked_value_encoder`).
     """
     if not row:
         return b""

@@ -59,6 +59,7 @@ checks and normalisations of values before they are encoded live in :mod:`culver
 (:func:`check_value`, :data:`COLUMN_TYPES` are re-exported here).
 """
 
+import functools
 import math
 import struct
 from collections.abc import Callable, Sequence
@@ -300,8 +301,8 @@ def encode_value(
     return encoded.translate(_INVERT) if descending else encoded
 
 
-def value_encoder(type_name: str) -> Callable[[object], bytes]:
-    """A fast ascending encoder of non-NULL values already valid for ``type_name``.
+def unchecked_value_encoder(type_name: str) -> Callable[[object], bytes]:
+    """A fast ascending encoder, without checks, of non-NULL values already valid for ``type_name``.
 
     For hot paths whose values were checked once already (by :func:`check_value`, a write's
     encoding step or a codec's decoder): it skips the check but coerces what the check would
@@ -326,6 +327,45 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "float": lambda value: float(value) + 0.0,
     "bytes": bytes,
 }
+
+
+@functools.lru_cache(maxsize=64)
+def value_encoder(type_name: str, *, descending: bool = False) -> Callable[..., bytes]:
+    """The function ``(value, column=None) -> bytes`` that encodes exactly as
+    :func:`encode_value` does, with the type resolved once.
+
+    Writers encode millions of values of a few column types: the common cases (ASCII str,
+    64-bit int) skip the generic checks, which are identical for them, and everything else
+    goes through :func:`encode_value` itself, so errors and edge cases stay one code path.
+
+    :param type_name: one of :data:`COLUMN_TYPES`
+    :param descending: encode for descending order
+    :raises EncodingError: for an unknown type name (the encoder raises as
+        :func:`encode_value`)
+    """
+    check_type_name(type_name)
+    header = bytes((_HEADERS[type_name],))
+
+    def generic(value: object, column: str | None = None) -> bytes:
+        return encode_value(value, type_name, descending=descending, column=column)
+
+    if descending or type_name not in ("str", "int"):
+        return generic
+    if type_name == "str":
+
+        def encode_str(value: object, column: str | None = None) -> bytes:
+            if type(value) is str and value.isascii():  # ASCII always encodes to UTF-8
+                return header + value.encode().replace(b"\x00", b"\x00\xff") + b"\x00\x01"
+            return generic(value, column)
+
+        return encode_str
+
+    def encode_int(value: object, column: str | None = None) -> bytes:
+        if type(value) is int and -_SIGN64 <= value < _SIGN64:  # bool is not type int
+            return header + (value + _SIGN64).to_bytes(8, "big")
+        return generic(value, column)
+
+    return encode_int
 
 
 def decode_value(

@@ -1,6 +1,8 @@
 """Where every value lives in the store: row keys, cells, entry keys, the entries a row owns.
 
-**Primary rows.** Row key = ``enc(k1) | enc(k2) …`` of the table's ``row_key`` columns; one
+**Primary rows.** Row key = ``enc(k1) | enc(k2) …`` of the table's ``row_key`` columns
+(with ``primary_buckets > 1``, after a salt byte ``mmh3(that) mod primary_buckets``: the
+table is pre-split there, so increasing keys spread over every region); one
 cell ``family:column`` per non-NULL column (the column's encoded value); and the version cell
 ``family:_v`` = write timestamp, 8 random bytes, flag ``L`` (live) or ``D`` (a tombstone).
 **Index entries.** Key = ``salt (1 byte) | enc(v1) | enc(v2) … | primary row key``;
@@ -44,13 +46,15 @@ from culvert_py.encoding import (
     cell_decoder,
     decode_tuple,
     decode_value,
-    encode_tuple,
     encode_value,
+    value_encoder,
 )
+from culvert_py.entries import COVERED_PREFIX as COVERED_PREFIX
+from culvert_py.entries import MAX_KEY_BYTES as MAX_KEY_BYTES
+from culvert_py.entries import IndexKeys as IndexKeys
+from culvert_py.entries import entries_of as entries_of
 from culvert_py.errors import ArgumentError, EncodingError, SchemaError
-from culvert_py.predicate import matches
 from culvert_py.schema import IndexDef, TableDef
-from culvert_py.text import tokenize
 
 #: Column family of every index table.
 INDEX_FAMILY = "i"
@@ -58,13 +62,8 @@ INDEX_FAMILY = "i"
 STATE_COLUMN = b"i:s"
 VERIFIED = b"v"
 UNVERIFIED = b"u"
-#: Covered (INCLUDE) column ``c`` is stored as ``i:c.<c>``.
-COVERED_PREFIX = b"i:c."
 #: Version cell of a primary row (see :mod:`culvert_py.write`): family-relative qualifier.
 VERSION_QUALIFIER = b"_v"
-#: Largest row key HBase accepts (its length is a Java ``short``): the one limit for primary
-#: keys and index entry keys (salt + encoded values + primary key).
-MAX_KEY_BYTES = 32767
 
 #: HFile block size of primary tables. Index plans fetch primary rows by random get, and
 #: a get reads a whole block: 16 KiB instead of HBase's 64 KiB cuts that read by four at a
@@ -93,7 +92,8 @@ def store_tables(table: TableDef) -> list[TableSpec]:
     """
     specs = []
     if not table.existing:
-        specs.append(TableSpec(table.hbase_table, [table.family], [], 1, PRIMARY_BLOCK_SIZE))
+        splits = [bytes((b,)) for b in range(1, table.primary_buckets)]
+        specs.append(TableSpec(table.hbase_table, [table.family], splits, 1, PRIMARY_BLOCK_SIZE))
     for index in table.indexes.values():
         splits = IndexKeys(table, index).split_keys()
         specs.append(TableSpec(index.hbase_table, [INDEX_FAMILY], splits, 1, None))
@@ -123,7 +123,10 @@ def primary_key(table: TableDef, row: Mapping[str, object]) -> bytes:
     if table.existing:
         key = adopted_rows.encode_key(table, values)
     else:
-        key = encode_tuple(values, [table.columns[c] for c in table.row_key], columns=table.row_key)
+        pairs = zip(table.row_key, values, strict=True)
+        key = b"".join(value_encoder(table.columns[c])(v, c) for c, v in pairs)
+        if table.primary_buckets > 1:
+            key = bytes((mmh3.hash(key, signed=False) % table.primary_buckets,)) + key
     if len(key) > MAX_KEY_BYTES:
         raise EncodingError(
             f"{table.name}: row key takes {len(key):,} bytes, more than HBase's "
@@ -195,7 +198,8 @@ def decode_primary_key(table: TableDef, key: bytes) -> dict[str, object]:
     """
     if table.existing:
         return dict(zip(table.row_key, adopted_rows.decode_key(table, key), strict=True))
-    values, _ = decode_tuple(key, [table.columns[c] for c in table.row_key])
+    start = 1 if table.primary_buckets > 1 else 0  # the salt byte
+    values, _ = decode_tuple(key, [table.columns[c] for c in table.row_key], start)
     return dict(zip(table.row_key, values, strict=True))
 
 
@@ -228,9 +232,14 @@ def stored_columns(table: TableDef, columns: Sequence[str]) -> list[bytes]:
 
 def version_column(table: TableDef) -> bytes:
     """The store column of the primary row's version cell (``_culvert`` when adopted)."""
-    if table.existing:
-        return f"{table.family}:{ADOPTED_VERSION_QUALIFIER}".encode()
-    return table.family.encode() + b":" + VERSION_QUALIFIER
+    return _version_column(table.existing, table.family)
+
+
+@functools.lru_cache(maxsize=64)
+def _version_column(existing: bool, family: str) -> bytes:
+    if existing:
+        return f"{family}:{ADOPTED_VERSION_QUALIFIER}".encode()
+    return family.encode() + b":" + VERSION_QUALIFIER
 
 
 def covered_row(
@@ -321,6 +330,15 @@ def _row_decoders(table: str, family: str, columns: tuple) -> dict[bytes, tuple]
     return {f"{family}:{name}".encode(): (name, cell_decoder(typ)) for name, typ in columns}
 
 
+@functools.lru_cache(maxsize=64)
+def _row_encoders(table: str, family: str, columns: tuple) -> dict[str, tuple]:
+    """``{column: (b"family:column", encoder, error label)}`` for one native table definition."""
+    return {
+        name: (f"{family}:{name}".encode(), value_encoder(typ), f"{table}.{name}")
+        for name, typ in columns
+    }
+
+
 def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:
     """Encode a (partial) row: ``({column: bytes}, [columns to delete because None])``.
 
@@ -328,6 +346,20 @@ def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:
     :raises EncodingError: for a value of the wrong type, naming the column
     """
     puts, deletes = {}, []
+    if not table.existing:
+        encoders = _row_encoders(table.name, table.family, tuple(table.columns.items()))
+        for name, value in row.items():
+            known = encoders.get(name)
+            if known is None:
+                raise SchemaError(
+                    f"{table.name}: unknown column {name!r} (known: {', '.join(table.columns)})"
+                )
+            column, encode, label = known
+            if value is None:
+                deletes.append(column)
+            else:
+                puts[column] = encode(value, label)
+        return puts, deletes
     for name, value in row.items():
         typ = table.columns.get(name)
         if typ is None:
@@ -347,115 +379,6 @@ def encode_row(table: TableDef, row: Mapping[str, object]) -> tuple[dict, list]:
         else:
             puts[data_column(table, name)] = encode_value(value, typ, column=f"{table.name}.{name}")
     return puts, deletes
-
-
-# -- entry keys -----------------------------------------------------------------------------
-
-
-class IndexKeys:
-    """Encodes and decodes the entry keys of one index.
-
-    :param table: the table the index belongs to
-    :param index: the index definition
-    """
-
-    def __init__(self, table: TableDef, index: IndexDef) -> None:
-        self.table = table
-        self.index = index
-        if index.kind == "text":
-            self.types: list[str] = ["str"]
-            self.descending: list[bool] = [False]
-        else:
-            self.types = [table.columns[c] for c in index.columns]
-            self.descending = [c in index.descending for c in index.columns]
-
-    def split_keys(self) -> list[bytes]:
-        """Region boundaries of the index table: one region per salt bucket."""
-        return [bytes([b]) for b in range(1, self.index.buckets)]
-
-    def bucket_of(self, encoded_first_value: bytes, pk: bytes) -> int:
-        """The salt bucket of an entry."""
-        basis = encoded_first_value if self.index.salt == "value" else pk
-        return mmh3.hash(basis, signed=False) % self.index.buckets
-
-    def encode_values(self, values: Sequence[object]) -> bytes:
-        """The encoded value part of an entry key (no salt, no primary key)."""
-        return encode_tuple(
-            values,
-            self.types[: len(values)],
-            descending=self.descending[: len(values)],
-            columns=list(self.index.columns[: len(values)]),
-        )
-
-    def entry_values(self, row: Mapping[str, object]) -> list[tuple]:
-        """The value tuples ``row`` is indexed under: one for term/range indexes, one per
-        distinct token for text indexes, none for a text column that is NULL or has no words."""
-        if self.index.kind == "text":
-            text = row.get(self.index.columns[0])
-            return [] if text is None else [(token,) for token in tokenize(text)]
-        return [tuple(row.get(c) for c in self.index.columns)]
-
-    def entry_key(self, values: Sequence[object], pk: bytes) -> bytes:
-        """The full entry key for ``values`` of the row with primary key ``pk``.
-
-        :raises EncodingError: for a value of the wrong type, or a key taking more than
-            :data:`MAX_KEY_BYTES`
-        """
-        encoded = self.encode_values(values)
-        first = encode_value(values[0], self.types[0], descending=self.descending[0])
-        size = 1 + len(encoded) + len(pk)
-        if size > MAX_KEY_BYTES:
-            raise EncodingError(
-                f"{self.index.path}: entry key takes {size:,} bytes, more than HBase's "
-                f"{MAX_KEY_BYTES:,} (MAX_KEY_BYTES; values of "
-                f"{', '.join(self.index.columns)} too long to index)"
-            )
-        return bytes([self.bucket_of(first, pk)]) + encoded + pk
-
-    def entry_keys(self, row: Mapping[str, object], pk: bytes) -> list[bytes]:
-        """Every entry key of ``row`` (whose primary key is ``pk``)."""
-        return [self.entry_key(values, pk) for values in self.entry_values(row)]
-
-    def decode(self, key: bytes) -> tuple[tuple, bytes]:
-        """Split an entry key into its value tuple and primary key."""
-        values, offset = decode_tuple(key, self.types, 1, descending=self.descending)
-        return values, key[offset:]
-
-
-def entries_of(
-    table: TableDef,
-    index: IndexDef,
-    row: Mapping[str, object] | None,
-    pk: bytes,
-    keys: IndexKeys | None = None,
-) -> dict[bytes, dict[bytes, bytes | None]]:
-    """The entries ``row`` owns in ``index``: ``{entry key: {covered cell: bytes or None}}``.
-
-    The one definition of what an index holds for a row — none for an absent row or a row a
-    partial index's ``where`` excludes; one per value tuple (one per word for a text index)
-    otherwise, each with its covered values encoded (``None``: the column is NULL).
-
-    :param table: the table definition
-    :param index: the index
-    :param row: the row's current values, or ``None`` when there is no row
-    :param pk: the row's primary key
-    :param keys: the index's :class:`IndexKeys`, when the caller keeps one
-    :raises EncodingError: for a value of the wrong type or an oversized key
-    """
-    if row is None:
-        return {}
-    if index.predicate is not None and not matches(index.predicate, row):
-        return {}
-    covered = {
-        COVERED_PREFIX + c.encode(): (
-            None
-            if row.get(c) is None
-            else encode_value(row[c], table.columns[c], column=f"{table.name}.{c}")
-        )
-        for c in index.include
-    }
-    keys = keys or IndexKeys(table, index)
-    return {key: covered for key in keys.entry_keys(row, pk)}
 
 
 def _shown(value: object) -> str:

@@ -56,7 +56,9 @@ SALT_MODES = ("row", "value")
 MAX_SALT_BUCKETS = 256  # the salt is one byte
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_TABLE_KEYS = {"family", "row_key", "salt_buckets", "columns", "indexes", "ttl", "age_off"}
+_TABLE_KEYS = {
+    "family", "row_key", "salt_buckets", "primary_buckets", "columns", "indexes", "ttl", "age_off"
+}
 _COLUMN_KEYS = {"type", "cell", "codec"}
 _INDEX_KEYS = {"kind", "columns", "include", "where", "salt", "buckets", "descending"}
 
@@ -125,6 +127,8 @@ class TableDef:
     :ivar cells: ``{column: "family:qualifier"}`` of an adopted table's non-key columns
     :ivar codecs: ``{column: codec name}`` of an adopted table's non-key columns
     :ivar lifespan: its ``ttl`` / ``age_off`` rules (:mod:`culvert_py.lifespan`), if any
+    :ivar primary_buckets: salt buckets, and so pre-split regions, of a native table's
+        primary table (1: unsalted keys, one region until HBase splits it)
     """
 
     name: str
@@ -140,6 +144,7 @@ class TableDef:
     cells: Mapping[str, str] = field(default_factory=dict)
     codecs: Mapping[str, str] = field(default_factory=dict)
     lifespan: Lifespan | None = None
+    primary_buckets: int = 1
 
     @property
     def hbase_table(self) -> str:
@@ -228,6 +233,8 @@ def _table_to_dict(t: TableDef) -> dict[str, Any]:
     spec["family"] = t.family
     spec["row_key"] = list(t.row_key)
     spec["salt_buckets"] = t.salt_buckets
+    if t.primary_buckets > 1:
+        spec["primary_buckets"] = t.primary_buckets
     spec["columns"] = {
         c: {"type": typ, "cell": t.cells[c], "codec": t.codecs[c]} if c in t.cells else typ
         for c, typ in t.columns.items()
@@ -314,6 +321,7 @@ _FIXED_ATTRS = (
     ("family", "family"),
     ("row_key", "row_key"),
     ("salt_buckets", "salt_buckets"),
+    ("primary_buckets", "primary_buckets"),
     ("existing", "existing"),
     ("hbase_name", "hbase_table"),
     ("row_key_codec", "row_key_codec"),
@@ -376,6 +384,13 @@ def _parse_table(name: str, spec: Any) -> TableDef:
     columns = {col: _column_type(name, col, c) for col, c in columns_spec.items()}
     row_key = _column_list(spec.get("row_key"), columns, f"{name}.row_key", required=True)
     buckets = _buckets(spec.get("salt_buckets", 8), f"{name}.salt_buckets")
+    # Salting the primary key rewrites the row keys: never of another application's table.
+    primary = _buckets(spec.get("primary_buckets", 1), f"{name}.primary_buckets")
+    if existing and "primary_buckets" in spec:
+        raise SchemaError(
+            f"{name}.primary_buckets: an adopted table (existing = true) keeps its own row "
+            "keys and regions"
+        )
     indexes_spec = spec.get("indexes", {})
     if not isinstance(indexes_spec, Mapping):
         raise SchemaError(f"{name}.indexes: expected a table of indexes")
@@ -392,7 +407,9 @@ def _parse_table(name: str, spec: Any) -> TableDef:
     adopted["lifespan"] = parse_lifespan(name, spec, columns, existing)
     table = TableDef(name, family, row_key, columns, buckets, {}, **adopted)
     indexes = {iname: _parse_index(table, iname, ispec) for iname, ispec in indexes_spec.items()}
-    return TableDef(name, family, row_key, columns, buckets, indexes, **adopted)
+    return TableDef(
+        name, family, row_key, columns, buckets, indexes, **adopted, primary_buckets=primary
+    )
 
 
 def _column_type(table: str, col: str, spec: Any) -> str:

@@ -44,6 +44,13 @@ back. A change given as an :class:`AgeOff` deletes the row only if it is still e
 ``T``: a row rewritten since an age-off job found it expired is left alone, and the version
 check of step 3 makes sure the row deleted is the very row judged.
 
+A native table with no maintained index skips step 1 and the version check for every key:
+there is nothing the check protects. One batched read of the version cells gives ``T``
+(above a tombstone or a fast clock's write) and one batched write applies the batch; each
+cell carries ``T`` and deletes mask what lies at or below it, so racing writers leave the
+row of the one with the highest ``T``, whole. A writer sees a new BUILDING index at its next
+batch; the build's grace period covers a batch in flight, as it does for conditional ones.
+
 A store without ``check_and_mutate`` (HBase with no Thrift2 gateway) runs step 3 as a plain
 batched write: correct for one writer per row at a time, which the store's capability report
 says.
@@ -201,6 +208,14 @@ class IndexWriter:
             for pk, values in changes.items()
         ]
         existed = 0
+        if not self.indexes and not self.table.existing and self.table.lifespan is None and pending:
+            # No index, so nothing to keep consistent with the rows: one read of the version
+            # cells (for T) and one plain batched write, whatever the keys hold. (A lifespan
+            # needs each row read: a put onto an expired row clears what is left of it.)
+            found = self._versions(pending)
+            floor = max((ts for _, ts in found.values()), default=0)
+            self._attempt(pending, True, floor)
+            return sum(1 for v, _ in found.values() if not is_deleted(v)) if bulk else 0
         if bulk and (self.table.existing or any(c.age_off for c in pending)):
             # Another application's rows may exist under any key: read them all. An age-off
             # change must read its row to judge it.
@@ -234,12 +249,10 @@ class IndexWriter:
         One batched read of the version cells only: a row written through culvert_py always
         has one, and its old index entries are what a bulk write of it would leave behind.
         """
-        found = self.primary.get_many(
-            [c.pk for c in batch], columns=[self.vcol], include_timestamp=True
-        )
+        found = self._versions(batch)
         fresh, existing, floor = [], [], 0
         for change in batch:
-            cell = found.get(change.pk, {}).get(self.vcol)
+            cell = found.get(change.pk)
             if cell is not None and not is_deleted(cell[0]):
                 existing.append(change)
             else:
@@ -248,6 +261,14 @@ class IndexWriter:
                     # A deleted row has no entries, but its tombstone masks writes below it.
                     floor = max(floor, cell[1])
         return fresh, existing, floor
+
+    def _versions(self, batch: list[_Change]) -> dict[bytes, tuple[bytes, int]]:
+        """``{key: (version cell, its timestamp)}`` of the keys of ``batch`` that have one."""
+        found = self.primary.get_many(
+            [c.pk for c in batch], columns=[self.vcol], include_timestamp=True
+        )
+        vcol = self.vcol
+        return {pk: cells[vcol] for pk, cells in found.items() if vcol in cells}
 
     def _attempt(self, batch: list[_Change], bulk: bool, floor: int = 0) -> list[_Change]:
         newest = floor
@@ -397,7 +418,17 @@ class IndexWriter:
                 expected = claim
             return self.primary.check_and_mutate(change.pk, self.vcol, expected, mutation, ts)
 
-        results = list(self.executor.map(conditional_write, batch))
+        # One task per worker-sized slice, not per row: a future per row costs more client
+        # CPU than the slice's loop, and the RPCs still run ``workers`` at a time.
+        slices = max(1, min(len(batch), getattr(self.executor, "_max_workers", 8)))
+        done: dict[int, bool] = {}
+
+        def run_slice(start: int) -> None:
+            for i in range(start, len(batch), slices):
+                done[i] = conditional_write(batch[i])
+
+        self._parallel(lambda s=s: run_slice(s) for s in range(slices))
+        results = [done[i] for i in range(len(batch))]
         lost = [c.pk for c, ok in zip(batch, results, strict=True) if not ok]
         if lost:
             # A retried RPC whose first try did apply reports "condition failed": the

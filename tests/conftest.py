@@ -93,6 +93,15 @@ def db(store):
 @pytest.fixture
 def people(db):
     """The people example table under a unique name, applied to ``db``; dropped afterwards."""
+    yield from people_table(db)
+
+
+def people_table(db, primary_buckets: int = 1, indexed: bool = True):
+    """Apply the people example under a unique name, yield its table, drop it afterwards.
+
+    :param primary_buckets: salt buckets of its primary table (1: unsalted)
+    :param indexed: keep the example's indexes (``False``: none)
+    """
     import tomllib
 
     from culvert_py.schema import parse_schema
@@ -100,7 +109,12 @@ def people(db):
     with open(PEOPLE_TOML, "rb") as f:
         data = tomllib.load(f)
     name = f"people_{uuid.uuid4().hex[:10]}"
-    data["tables"] = {name: data["tables"]["people"]}
+    spec = data["tables"]["people"]
+    if primary_buckets > 1:
+        spec["primary_buckets"] = primary_buckets
+    if not indexed:
+        spec["indexes"] = {}
+    data["tables"] = {name: spec}
     db.apply_schema(parse_schema(data))
     yield db.table(name)
     db.drop_table(name)

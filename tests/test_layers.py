@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.lifespan",),  # a table's ttl / age_off declaration, checked for the schema
     ("culvert_py.schema",),
     ("culvert_py.adopted_rows",),  # the bytes of adopted rows, for layout
+    ("culvert_py.entries",),  # the entries a row owns, for layout (which re-exports them)
     ("culvert_py.layout", "culvert_py.meta"),
     ("culvert_py.expiry", "culvert_py.frames"),  # row lifespans; Arrow batches of rows
     ("culvert_py.write", "culvert_py.query", "culvert_py.stats"),

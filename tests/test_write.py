@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from culvert_py.layout import STATE_COLUMN, UNVERIFIED, VERIFIED
+from tests.conftest import people_table
 from tests.oracle import assert_indexes_exact
 
 CITIES = [None, "Oslo", "Lima", "Zürich", "it's", "São Paulo"]
@@ -34,6 +35,17 @@ def person(i: int, rnd: random.Random) -> dict:
     }
 
 
+@pytest.fixture
+def people(request, db):
+    """The people table; with ``indirect`` parametrisation, its primary table salted and
+    pre-split into that many buckets (the same protocol over other row keys)."""
+    yield from people_table(db, getattr(request, "param", 1))
+
+
+#: The exactness tests run on an unsalted and on a salted, pre-split primary table.
+LAYOUTS = pytest.mark.parametrize("people", [1, 4], ids=["unsalted", "salted"], indirect=True)
+
+
 class Crash(Exception):
     """Stands for a writer process dying between two steps."""
 
@@ -46,6 +58,7 @@ def crash_after(step: str):
     return hook
 
 
+@LAYOUTS
 @pytest.mark.parametrize("step", ["read", "unverified", "primary"])
 def test_crash_after_each_step_leaves_lookups_exact(people, step):
     rnd = random.Random(step)
@@ -96,6 +109,7 @@ def test_successful_write_leaves_only_verified_entries(people, store):
     assert len(list(ages.scan())) == 5  # old age entries are gone, not just unverified
 
 
+@LAYOUTS
 def test_eight_threads_racing_on_the_same_hundred_rows(people):
     rnd = random.Random(8)
     history = [person(i, rnd) for i in range(100)]
@@ -201,6 +215,7 @@ def test_bulk_mode_writes_new_rows_with_verified_entries(people, store):
         assert cells[STATE_COLUMN] == VERIFIED
 
 
+@LAYOUTS
 def test_writes_supersede_rows_written_with_a_clock_in_the_future(people, monkeypatch):
     # A row written by a client whose clock ran an hour fast must still be updated and
     # deleted correctly by a client with the right time (T = newest read + 1).

@@ -39,14 +39,17 @@ def batch_mutation(m: RowMutation, table: str):
         qualifier, or a value that is not bytes
     """
     check_row(m.row, table)
-    muts = [
-        thrift1.Mutation(isDelete=True, column=col, writeToWAL=True)
-        for col in thrift_columns(list(m.deletes)) or []
-    ]
+    mutation = thrift1.Mutation
+    muts = (
+        [mutation(isDelete=True, column=col, writeToWAL=True) for col in thrift_columns(m.deletes)]
+        if m.deletes
+        else []
+    )
     for col, value in m.puts.items():
-        muts.append(
-            thrift1.Mutation(column=check_put(col, value, table), value=value, writeToWAL=True)
-        )
+        plain = type(col) is type(value) is bytes and b":" in col[1:-1]
+        if not (plain and col[0] != 58 != col[-1]):  # 58 is ":"
+            col = check_put(col, value, table)  # not certainly well-formed: the full check
+        muts.append(mutation(False, col, value, True))  # isDelete, column, value, writeToWAL
     return thrift1.BatchMutation(row=m.row, mutations=muts)
 
 
@@ -148,13 +151,13 @@ def thrift2_put(mutation: RowMutation, timestamp: int, table: str):
     """
     check_row(mutation.row, table)
     values = []
+    column_value = thrift2.TColumnValue
     for col, value in mutation.puts.items():
-        family, _, qualifier = check_put(col, value, table).partition(b":")
-        values.append(
-            thrift2.TColumnValue(
-                family=family, qualifier=qualifier, value=value, timestamp=timestamp
-            )
-        )
+        plain = type(col) is type(value) is bytes and b":" in col[1:-1]
+        if not (plain and col[0] != 58 != col[-1]):  # 58 is ":"
+            col = check_put(col, value, table)
+        family, _, qualifier = col.partition(b":")
+        values.append(column_value(family, qualifier, value, timestamp))
     return thrift2.TPut(row=mutation.row, columnValues=values, timestamp=timestamp)
 
 
