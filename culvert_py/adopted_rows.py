@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from culvert_py.codecs import Codec, codec_for
-from culvert_py.encoding import decode_value, encode_value, unchecked_value_encoder
+from culvert_py.encoders import unchecked_value_encoder
+from culvert_py.encoding import decode_value, encode_value
 from culvert_py.errors import EncodingError
 from culvert_py.schema import TableDef
 from culvert_py.values import check_value, short_repr

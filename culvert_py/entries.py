@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import mmh3
 
-from culvert_py.encoding import decode_tuple, encode_tuple, encode_value, value_encoder
+from culvert_py.encoders import value_encoder
+from culvert_py.encoding import decode_tuple, encode_tuple, encode_value
 from culvert_py.errors import EncodingError
 from culvert_py.predicate import matches
 from culvert_py.schema import IndexDef, TableDef

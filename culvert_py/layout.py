@@ -42,12 +42,11 @@ import mmh3
 
 import culvert_py.adopted_rows as adopted_rows
 from culvert_py.adopted import ADOPTED_VERSION_QUALIFIER
+from culvert_py.encoders import cell_decoder, value_encoder
 from culvert_py.encoding import (
-    cell_decoder,
     decode_tuple,
     decode_value,
     encode_value,
-    value_encoder,
 )
 from culvert_py.entries import COVERED_PREFIX as COVERED_PREFIX
 from culvert_py.entries import MAX_KEY_BYTES as MAX_KEY_BYTES

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from culvert_py.encoders import cell_decoder
 from culvert_py.encoding import (
     COLUMN_TYPES,
-    cell_decoder,
     check_value,
     decode_tuple,
     decode_value,

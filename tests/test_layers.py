@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("culvert_py.arguments",),
     ("culvert_py.values",),  # the encoding floor's ground: what encoding checks values with
     ("culvert_py.encoding", "culvert_py.codecs", "culvert_py.text"),
+    ("culvert_py.encoders",),  # one type's encoder/decoder resolved once, for hot paths
     ("culvert_py.store",),
     ("culvert_py.predicate",),
     ("culvert_py.adopted",),  # what an adopted table declares, checked for the schema
