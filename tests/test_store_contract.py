@@ -499,3 +499,30 @@ def test_scan_reverse_is_the_forward_scan_backwards(make_table):
     assert [r for r, _ in table.scan_reverse(columns=[b"g:"], limit=1)] == [everything[-1]]
     with pytest.raises(ArgumentError):
         table.scan_reverse(batch_size=0)
+
+
+def test_put_many_at_writes_each_row_at_its_own_timestamp(make_table):
+    table = make_table(families=("f", "g"))
+    table.delete_many([b"r2"], 25, columns=[b"f:a"])
+    rows = [(b"r%d" % i, {b"f:a": b"v%d" % i, b"g:b": b""}, 10 + 10 * i) for i in range(1, 1201)]
+    assert table.put_many_at(iter(rows)) == 1200  # more rows than one batched call takes
+    got = table.get_many([r for r, _, _ in rows], include_timestamp=True)
+    want = {r: {c: (v, ts) for c, v in cells.items()} for r, cells, ts in rows}
+    del want[b"r2"][b"f:a"]  # written at 30 > 25: visible
+    want[b"r2"][b"f:a"] = (b"v2", 30)
+    assert got == want
+    table.put_many_at([(b"r1", {b"f:a": b"older"}, 15)])  # below the row's 20: hidden
+    assert table.get_many([b"r1"])[b"r1"][b"f:a"] == b"v1"
+    table.delete_many([b"r3"], 40)  # masks r3's cells at 40 and below
+    table.put_many_at([(b"r3", {b"f:a": b"masked"}, 35), (b"r4", {b"f:a": b"new"}, 60)])
+    assert b"r3" not in table.get_many([b"r3"])
+    assert table.get_many([b"r4"], include_timestamp=True)[b"r4"][b"f:a"] == (b"new", 60)
+    assert table.put_many_at([]) == 0
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, None, 2**63])
+def test_put_many_at_refuses_a_bad_timestamp_before_writing(make_table, bad):
+    table = make_table()
+    with pytest.raises(ArgumentError, match="timestamp"):
+        table.put_many_at([(b"ok", {b"f:a": b"1"}, 5), (b"bad", {b"f:a": b"1"}, bad)])
+    assert table.get_many([b"ok", b"bad"]) == {}

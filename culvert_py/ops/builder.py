@@ -124,8 +124,8 @@ class _Builder:
                     for mutation in group:  # statistics in the same pass (see finish)
                         summary.add(mutation.row)
                 # After the entries: a shadow never claims entries that are not there.
-                for ts, group in shadows.items():
-                    target.primary.mutate_many(group, ts)
+                if shadows:  # one batched call: each row's shadow at its own timestamp
+                    target.primary.put_many_at(shadows)
                 written = sum(len(group) for group in by_ts.values())
                 live += alive
                 checkpoint.after = batch[-1][0]
@@ -144,10 +144,10 @@ class _Builder:
             self.summary.merge(summary)
             self.live += live
 
-    def _mutations(self, batch: list[tuple[bytes, dict]]) -> tuple[dict, dict, int]:
+    def _mutations(self, batch: list[tuple[bytes, dict]]) -> tuple[dict, list, int]:
         """The verified entries of a batch of rows, by the timestamp to write them at (see
-        the module docstring); on an adopted table, the version cells (with their shadow)
-        of the rows that have none yet, by timestamp; and how many rows are live.
+        the module docstring); on an adopted table, ``(row, cells, timestamp)`` of the version
+        cells (with their shadow) of the rows that have none yet; and how many rows are live.
 
         A version cell goes at the row's own newest timestamp: a writer that changed the row
         since wrote its own above it, and the newest one is what every reader sees.
@@ -155,7 +155,7 @@ class _Builder:
         target = self.target
         adopted = target.definition.existing
         recent: dict[int, list[RowMutation]] = {}
-        shadows: dict[int, list[RowMutation]] = {}
+        shadows: list[tuple[bytes, dict, int]] = []
         old: list[RowMutation] = []
         lowest: int | None = None
         alive = 0
@@ -166,7 +166,7 @@ class _Builder:
             alive += 1
             if adopted and target.vcol not in cells:
                 version = new_version(ts) + shadow_of(target.definition, row)
-                shadows.setdefault(ts, []).append(RowMutation(pk, {target.vcol: version}))
+                shadows.append((pk, {target.vcol: version}, ts))
             entries = target.entries(row, pk)
             mutations = [_entry_mutation(k, c, VERIFIED) for k, c in entries.items()]
             if not mutations:

@@ -86,6 +86,16 @@ class Table(Protocol):
         """Write ``(row, {column: value})`` pairs at ``timestamp``; returns the row count."""
         ...
 
+    def put_many_at(self, rows: Iterable[tuple[bytes, Mapping[bytes, bytes], int]]) -> int:
+        """Write ``(row, {column: value}, timestamp)`` triples, each row's cells at its own
+        timestamp, in batched calls (not one call per distinct timestamp).
+
+        :return: the number of rows written
+        :raises ArgumentError: for a malformed row, column, value or timestamp
+        :raises StoreError: on failure (after retries, for transient errors)
+        """
+        ...
+
     def delete_many(
         self, rows: Iterable[bytes], timestamp: int, columns: Sequence[bytes] | None = None
     ) -> int:

@@ -261,6 +261,28 @@ class HBaseTable:
         """Write ``(row, cells)`` pairs at ``timestamp``; returns the row count."""
         return self.mutate_many((RowMutation(row, cells) for row, cells in rows), timestamp)
 
+    def put_many_at(self, rows: Iterable[tuple[bytes, Mapping[bytes, bytes], int]]) -> int:
+        """Write ``(row, cells, timestamp)`` triples, ``1000`` rows per Thrift2 ``putMultiple``
+        (each ``TPut`` carries its own timestamp); without a Thrift2 gateway, one Thrift1
+        ``mutateRowsTs`` per distinct timestamp of each batch.
+        """
+        count = 0
+        for batch in chunks(rows, _ROWS_PER_RPC):
+            for _, _, ts in batch:
+                check_timestamp(ts)
+            what = f"write {len(batch)} rows to {self.name!r}"
+            if CAP_CHECK_AND_MUTATE in self._store.capabilities:
+                puts = [thrift2_put(RowMutation(r, c), ts, self.name) for r, c, ts in batch]
+                self._gateway.call_thrift2(what, lambda c, p=puts: c.putMultiple(self._bname, p))
+            else:
+                by_ts: dict[int, list[RowMutation]] = {}
+                for row, cells, ts in batch:
+                    by_ts.setdefault(ts, []).append(RowMutation(row, cells))
+                for ts, group in by_ts.items():
+                    self.mutate_many(group, ts)
+            count += len(batch)
+        return count
+
     def delete_many(
         self, rows: Iterable[bytes], timestamp: int, columns: Sequence[bytes] | None = None
     ) -> int:

@@ -10,9 +10,8 @@ Every read and write here is one call of :meth:`SQLiteFile.transact
 <culvert_py.store.sqlite_file.SQLiteFile.transact>`: a write is one ``BEGIN IMMEDIATE``
 transaction, so ``check_and_mutate`` reads, compares and applies under the file's write
 lock, atomically across threads and processes. Opening the file, checking it at the door
-and waiting for other processes' locks are :mod:`culvert_py.store.sqlite_file`'s job.
-A store opened with ``read_only=True`` (``sqlite:///path.db?mode=ro``) reads a file it may
-not write; its writes are refused.
+and waiting for other processes' locks are :mod:`culvert_py.store.sqlite_file`'s job; a
+store opened read-only (``sqlite:///path.db?mode=ro``) has its writes refused.
 """
 
 from __future__ import annotations
@@ -216,20 +215,29 @@ class SQLiteTable:
     def mutate_many(self, mutations: Iterable[RowMutation], timestamp: int) -> int:
         """Apply row mutations at ``timestamp``, one transaction per batch; see the contract.
 
-        :raises StoreError: for an invalid mutation or a read-only store
-        :raises TransientStoreError: if other processes kept the file locked too long
+        :raises StoreError: for an invalid mutation or a read-only store (or
+            :class:`TransientStoreError` if other processes kept the file locked too long)
         """
         check_timestamp(timestamp)
-        self._store._check_writable(f"write to table {self.name!r}")
-        tid, families = self._tid_families()
-        failure = self._store._failure(f"write to table {self.name!r}")
-        count = 0
-        for batch in chunks(mutations, _IN_CHUNK):
-            prepared = [_prepare(m, families, self.name) for m in batch]
+        return self._write((m, timestamp) for m in mutations)
+
+    def put_many_at(self, rows: Iterable[tuple[bytes, Mapping[bytes, bytes], int]]) -> int:
+        """Write ``(row, cells, timestamp)`` triples, each at its own timestamp (the contract)."""
+        timed = [(RowMutation(row, cells), ts) for row, cells, ts in rows]
+        for _, ts in timed:
+            check_timestamp(ts)
+        return self._write(timed)
+
+    def _write(self, timed: Iterable[tuple[RowMutation, int]]) -> int:
+        what = f"write to table {self.name!r}"
+        self._store._check_writable(what)
+        (tid, families), failure, count = self._tid_families(), self._store._failure(what), 0
+        for batch in chunks(timed, _IN_CHUNK):
+            prepared = [(*_prepare(m, families, self.name), ts) for m, ts in batch]
 
             def apply(db: sqlite3.Connection, prepared: list = prepared) -> None:
-                for row, puts, deletes in prepared:
-                    _apply(db, tid, row, puts, deletes, timestamp)
+                for row, puts, deletes, ts in prepared:
+                    _apply(db, tid, row, puts, deletes, ts)
 
             self._store._file.transact(apply, True, failure)
             count += len(prepared)

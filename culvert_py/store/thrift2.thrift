@@ -141,6 +141,9 @@ enum TThriftServerType {
 service THBaseService {
   // HBase 2.6's handler of checkAndMutate dereferences a null value (NPE) instead of testing
   // for absence, so an "is absent" condition with puts only goes through checkAndPut.
+  void putMultiple(1: required binary table, 2: required list<TPut> tputs)
+      throws (1: TIOError io)
+
   bool checkAndPut(1: required binary table, 2: required binary row,
                    3: required binary family, 4: required binary qualifier,
                    5: binary value, 6: required TPut tput) throws (1: TIOError io)
