@@ -109,26 +109,30 @@ def test_successful_write_leaves_only_verified_entries(people, store):
     assert len(list(ages.scan())) == 5  # old age entries are gone, not just unverified
 
 
-@LAYOUTS
-def test_eight_threads_racing_on_the_same_hundred_rows(people):
+def race_eight_writers(table, keys: int, seconds: float) -> tuple[list[dict], list]:
+    """Eight threads put and delete random rows among ``keys`` for ``seconds`` at once.
+
+    :returns: every row written, in no particular order (the first ``keys`` rows first),
+        and the exceptions the threads raised
+    """
     rnd = random.Random(8)
-    history = [person(i, rnd) for i in range(100)]
-    people.put_many(history)
+    history = [person(i, rnd) for i in range(keys)]
+    table.put_many(history)
     lock = threading.Lock()
     errors: list[BaseException] = []
-    deadline = time.monotonic() + 4.0
+    deadline = time.monotonic() + seconds
 
     def hammer(seed: int) -> None:
         r = random.Random(seed)
         try:
             while time.monotonic() < deadline:
-                batch = [person(r.randrange(100), r) for _ in range(r.randint(1, 8))]
-                people.put_many(batch)
+                batch = [person(r.randrange(keys), r) for _ in range(r.randint(1, 8))]
+                table.put_many(batch)
                 with lock:
                     history.extend(batch)
                 if r.random() < 0.1:
-                    people.delete(f"p{r.randrange(100):04d}")
-        except BaseException as exc:  # surfaced below: a thread's failure fails the test
+                    table.delete(f"p{r.randrange(keys):04d}")
+        except BaseException as exc:  # surfaced by the caller: a thread's failure fails it
             errors.append(exc)
 
     threads = [threading.Thread(target=hammer, args=(s,)) for s in range(8)]
@@ -136,6 +140,12 @@ def test_eight_threads_racing_on_the_same_hundred_rows(people):
         t.start()
     for t in threads:
         t.join()
+    return history, errors
+
+
+@LAYOUTS
+def test_eight_threads_racing_on_the_same_hundred_rows(people):
+    history, errors = race_eight_writers(people, 100, 4.0)
     assert errors == []
     assert len(history) > 300  # the race really ran
     assert_indexes_exact(people, history)

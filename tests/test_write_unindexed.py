@@ -10,7 +10,6 @@ the people indexes, build them, and compare every lookup with a brute-force scan
 from __future__ import annotations
 
 import random
-import threading
 import time
 import tomllib
 
@@ -20,7 +19,7 @@ from culvert_py.ops import build_index
 from culvert_py.schema import parse_schema
 from tests.conftest import PEOPLE_TOML, people_table
 from tests.oracle import assert_indexes_exact
-from tests.test_write import Crash, crash_after, person
+from tests.test_write import Crash, crash_after, person, race_eight_writers
 
 
 @pytest.fixture(params=[1, 4], ids=["unsalted", "salted"])
@@ -77,31 +76,7 @@ def test_crash_after_each_step_without_indexes_then_builds_are_exact(db, bare, s
 
 
 def test_eight_threads_without_indexes_leave_whole_rows_then_builds_are_exact(db, bare):
-    rnd = random.Random(8)
-    history = [person(i, rnd) for i in range(60)]
-    bare.put_many(history)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-    deadline = time.monotonic() + 3.0
-
-    def hammer(seed: int) -> None:
-        r = random.Random(seed)
-        try:
-            while time.monotonic() < deadline:
-                batch = [person(r.randrange(60), r) for _ in range(r.randint(1, 8))]
-                bare.put_many(batch)
-                with lock:
-                    history.extend(batch)
-                if r.random() < 0.1:
-                    bare.delete(f"p{r.randrange(60):04d}")
-        except BaseException as exc:  # surfaced below: a thread's failure fails the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=hammer, args=(s,)) for s in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    history, errors = race_eight_writers(bare, 60, 3.0)
     assert errors == []
     assert len(history) > 150  # the race really ran
     written: dict[str, list[dict]] = {}
