@@ -139,7 +139,8 @@ class Client:
         with self._lock:
             self._tables.clear()
         if self.auto_stats:
-            self._collect_populated(schema)
+            building = {t for (t, _), state in new_states.items() if state == BUILDING}
+            self._collect_populated(schema, skip=building)
         return {
             "created": created,
             "indexes": {f"{t}.{i}": s for (t, i), s in sorted(new_states.items())},
@@ -181,10 +182,15 @@ class Client:
                 f"{', '.join(map(repr, missing))} (it has: {', '.join(sorted(have)) or 'none'})"
             )
 
-    def _collect_populated(self, schema: Schema) -> None:
-        """Statistics of the populated tables of ``schema`` that have none (an adopted
-        table, say); a build collects those of the indexes it fills."""
+    def _collect_populated(self, schema: Schema, skip: set[str]) -> None:
+        """Statistics of the populated tables of ``schema`` that have none.
+
+        Tables in ``skip`` (given a new index to build) are left to their build, which
+        collects them in the scan it makes anyway: collecting here too would scan a large
+        adopted table twice, and make ``schema apply`` as slow as a build."""
         for table in schema.tables.values():
+            if table.name in skip:
+                continue
             if self._has_rows(table) and load_stats(self.meta, table.name) is None:
                 refresh_stats(self.meta, self.store, table, self.executor)
 

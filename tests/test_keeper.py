@@ -73,17 +73,43 @@ def test_schema_apply_on_a_populated_table_collects_statistics(store):
     quiet = Client(store, workers=8, close_store=False, auto_stats=False)
     name = f"applied_{uuid.uuid4().hex[:10]}"
     spec = _schema(name)
-    city = spec["tables"][name]["indexes"].pop("by_city")
     try:
         quiet.apply_schema(parse_schema(spec))
         quiet.table(name).put_many(_rows(random.Random(2))[:1200])
         assert quiet.table(name).stats() is None  # automatic statistics were off
-        spec["tables"][name]["indexes"]["by_city"] = city
         with Client(store, workers=8, close_store=False) as client:
-            client.apply_schema(parse_schema(spec))
+            client.apply_schema(parse_schema(spec))  # nothing to build: apply collects them
             stats = client.table(name).stats()
             assert stats is not None and stats.rows == 1200
             assert stats.indexes["by_status"].entries == 1200
+    finally:
+        quiet.drop_table(name)
+        quiet.close()
+
+
+def test_schema_apply_leaves_statistics_to_the_build_it_makes_pending(store):
+    """A new index on a populated table is BUILDING: its build scans every row anyway and
+    collects the table's statistics then, so the apply does not scan the table first."""
+    quiet = Client(store, workers=8, close_store=False, auto_stats=False)
+    name = f"pending_{uuid.uuid4().hex[:10]}"
+    spec = _schema(name)
+    city = spec["tables"][name]["indexes"].pop("by_city")
+    try:
+        quiet.apply_schema(parse_schema(spec))
+        rows = _rows(random.Random(2))[:1200]
+        quiet.table(name).put_many(rows)
+        spec["tables"][name]["indexes"]["by_city"] = city
+        with Client(store, workers=8, close_store=False) as client:
+            applied = client.apply_schema(parse_schema(spec))
+            assert applied["indexes"] == {f"{name}.by_city": BUILDING}
+            assert client.table(name).stats() is None
+            report = build_index(client, name, "by_city", grace_seconds=0.0, workers=3)
+            assert report.state_after == ACTIVE
+            client.table(name).refresh()
+            stats = client.table(name).stats()
+            assert stats is not None and stats.rows == 1200
+            assert stats.indexes["by_status"].entries == 1200
+            assert stats.indexes["by_city"].entries == sum(r["city"] is not None for r in rows)
     finally:
         quiet.drop_table(name)
         quiet.close()

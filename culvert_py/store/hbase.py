@@ -44,6 +44,7 @@ from culvert_py.store.endpoints import Endpoint, format_gateways
 from culvert_py.store.gateway import Gateway, thrift2
 from culvert_py.store.hbase_scan import (
     scan_rows,
+    scan_rows_once,
     scan_rows_reversed,
     scan_rows_since,
     scan_rows_thrift2,
@@ -395,6 +396,11 @@ class HBaseTable:
         time_range = check_time_range(time_range)
         args = (self._gateway, self.name, start or b"", stop)
         flt = filter_bytes(filter)
+        if limit is not None and 0 < limit <= batch_size and self._gateway.thrift2_error is None:
+            # Everything fits one batch: one call instead of open, read and close.
+            return scan_rows_once(
+                *args, thrift2_columns(columns), flt, limit, include_timestamp, time_range
+            )
         if time_range is None:
             return scan_rows(
                 *args, thrift_columns(columns), flt, batch_size, limit, include_timestamp

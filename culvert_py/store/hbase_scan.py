@@ -138,6 +138,38 @@ def scan_rows_thrift2(
     )
 
 
+def scan_rows_once(
+    gateway: Gateway,
+    table: str,
+    start: bytes,
+    stop: bytes | None,
+    columns: list | None,
+    flt: bytes | None,
+    limit: int,
+    include_timestamp: bool,
+    time_range: tuple[int, int] | None,
+) -> Iterator[tuple[bytes, dict]]:
+    """Yield the first ``limit`` rows of ``start <= row < stop`` read by one Thrift2 call,
+    ``getScannerResults``, which opens, reads and closes a scanner on the gateway.
+
+    For bounded scans (a planner's probe, a query's first ``limit`` entries): one round trip
+    instead of a scanner's three (open, read, close), and no server-side scanner to lose or
+    leak. The call is a read, so a failed one is simply retried on any gateway. Nothing is
+    sent before the first row is asked for.
+
+    :param columns: Thrift2 ``TColumn`` structs, or ``None`` for all
+    :raises CapabilityError: when there is no Thrift2 gateway (at the first ``next()``)
+    :raises StoreError: when HBase refuses the scan
+    """
+    spec = thrift2_scan_spec(start, stop, columns, limit, flt, time_range)
+    results = gateway.call_thrift2(
+        f"scan {table!r} (first {limit} rows)",
+        lambda c: c.getScannerResults(table.encode(), spec, limit),
+    )
+    for result in results:
+        yield result.row, thrift2_cells(result, include_timestamp)
+
+
 def scan_rows_since(
     gateway: Gateway,
     table: str,

@@ -1,7 +1,8 @@
 // The subset of HBase's Thrift2 gateway (THBaseService) that culvert_py calls.
 //
 // Written for this project from the field numbers the gateway speaks: only pre-split table
-// creation, table admin, conditional row mutations, region locations and time-range scans.
+// creation, table admin, conditional row mutations, region locations, time-range scans and
+// one-call bounded scans.
 // Thrift ignores fields a peer does not know, so a subset is wire-compatible with the full
 // service.
 
@@ -159,6 +160,11 @@ service THBaseService {
       throws (1: TIOError io, 2: TIllegalArgument ia)
 
   void closeScanner(1: required i32 scannerId) throws (1: TIOError io, 2: TIllegalArgument ia)
+
+  // Opens a scanner, reads up to numRows rows and closes it, in one round trip: a bounded
+  // scan (a planner's probe, a query with a small limit) costs one call instead of three.
+  list<TResult> getScannerResults(1: required binary table, 2: required TScan tscan,
+                                  3: i32 numRows = 1) throws (1: TIOError io)
 
   list<THRegionLocation> getAllRegionLocations(1: required binary table)
       throws (1: TIOError io)
