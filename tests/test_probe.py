@@ -17,7 +17,13 @@ import pytest
 from culvert_py.client import Client
 from culvert_py.query.plan import FullScan, IndexScan, Intersect
 from culvert_py.query.planner import FETCH_COST, Planner
-from culvert_py.query.probe import PROBE_MIN_BUDGET, PROBE_SHARE, ProbeCache, Prober
+from culvert_py.query.probe import (
+    PROBE_BUCKETS,
+    PROBE_MIN_BUDGET,
+    PROBE_SHARE,
+    ProbeCache,
+    Prober,
+)
 from culvert_py.schema import parse_schema
 from culvert_py.store.base import CAP_SERVER_FILTER
 
@@ -206,11 +212,20 @@ def test_small_accesses_are_counted_exactly_and_results_are_cached(skewed, store
     plan = planner.plan(where)
     estimates = dict(plan.probes[0].estimates)
     truth = sum(1 for r in rows if r["city"] == "c001")
-    assert estimates["by_city"].exact and estimates["by_city"].entries == truth
+    # The choice is clear after one round: the sampled buckets of by_city were counted out
+    # and nothing else comes close, so its other buckets are not read.
+    assert isinstance(plan.source, IndexScan) and plan.source.index.name == "by_city"
+    assert estimates["by_city"].exact and estimates["by_city"].scans == PROBE_BUCKETS
+    assert truth / 4 <= estimates["by_city"].entries <= truth * 4
     assert not estimates["by_status"].exact  # 10 % of the rows: a lower bound is enough
     again = dict(planner.plan(where).probes[0].estimates)
     assert all(e.cached and e.read == 0 for e in again.values())
-    assert again["by_city"].entries == truth
+    assert again["by_city"].entries == estimates["by_city"].entries
+    # With no rival to settle, a small access is counted out in every bucket, exactly.
+    alone = Prober(store, client.executor).measure([plan.source], fetch_cost=FETCH_COST)
+    counted = alone.estimates[0][1]
+    assert counted.exact and counted.entries == truth
+    assert counted.scans == table.definition.indexes["by_city"].buckets  # each one once
     # A cached lower bound that no longer settles the choice is measured again, further.
     wider = dict(planner.plan("status = 'void' AND city = 'hot'").probes[0].estimates)
     assert (

@@ -80,7 +80,13 @@ def test_closing_or_dropping_a_scan_releases_its_server_side_scanner(
     hbase_store, hbase_table, scanner_log
 ):
     hbase_table.put_many(((b"k%03d" % i, {b"f:a": b"1"}) for i in range(30)), 1)
+    # The first batch comes from one call that leaves no scanner open; a scanner holds the
+    # rows after it.
+    opened_before = len(opened_scanners(scanner_log))
     scan = hbase_table.scan(batch_size=10)
+    rows = [next(scan) for _ in range(10)]
+    assert len(opened_scanners(scanner_log)) == opened_before
+    assert rows[-1][0] == b"k009"
     next(scan)
     closed_id = opened_scanners(scanner_log)[-1]
     assert scanner_is_open(hbase_store, closed_id)
@@ -88,7 +94,8 @@ def test_closing_or_dropping_a_scan_releases_its_server_side_scanner(
     assert not scanner_is_open(hbase_store, closed_id)
 
     dropped = hbase_table.scan(batch_size=10)
-    next(dropped)
+    for _ in range(11):
+        next(dropped)
     dropped_id = opened_scanners(scanner_log)[-1]
     del dropped
     gc.collect()

@@ -16,7 +16,10 @@ a sample of at most :data:`PROBE_RANGES` ranges of a long IN-list.
 
 Rounds stop as soon as the choice is decided: the access of smallest cost (``entries``,
 times ``1 + FETCH_COST`` when it fetches rows) is counted exactly and every other one is
-already known to cost more. Past that, only accesses that could still win are read further,
+already known to cost more; or, after the first round, when the cheapest access was counted
+out in its sampled buckets and costs less than any other even at the bounds of a sample's
+scatter (:data:`CLEAR_SIGMAS`; the usual case: one selective predicate beside few-value
+ones), so one round trip plans it. Past that, only accesses that could still win are read further,
 and never more than :data:`PROBE_SHARE` of the cheapest access's cost (a lower bound of any
 plan's cost), with :data:`PROBE_MIN_BUDGET` entries allowed whatever it is, so a probe
 stays a fraction of the query it plans. Results are kept by a :class:`ProbeCache` for
@@ -26,6 +29,7 @@ cached lower bound that does not settle the next choice is measured again, furth
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +58,10 @@ PROBE_SHARE = 0.5
 PROBE_MIN_BUDGET = 2048
 #: Seconds a probe result is reused by the same client.
 PROBE_TTL = 30.0
+#: After the first round, a sampled access counted out wins without counting out its other
+#: buckets when even the high end of its estimate costs less than the low end of every other
+#: access's: bounds of this many standard deviations of the sampled count (Poisson).
+CLEAR_SIGMAS = 2.0
 
 _WIDEN_UNITS = 64  # units an access may add when its sample turns out small
 
@@ -193,6 +201,19 @@ class _Access:
     def cost(self) -> float:
         return self.factor * self.entries
 
+    def bounds(self) -> tuple[float, float]:
+        """Low and high cost this access may have: a lower bound is its own low end; a
+        sampled count ``c`` scaled up is ``c`` give or take :data:`CLEAR_SIGMAS` × ``√c``
+        (plus one, so that a count of zero does not claim certainty)."""
+        if self.cached or not self.rest:
+            return self.cost, self.cost if self.exact else float("inf")
+        if not self.exact:
+            return self.cost, float("inf")
+        count = sum(u.count for u in self.units)
+        spread = CLEAR_SIGMAS * math.sqrt(count) + 1.0
+        scale = self.factor * self.pairs / max(len(self.units), 1)
+        return scale * max(count - spread, 0.0), scale * (count + spread)
+
     def widen(self, limit: int) -> bool:
         """Read every unit from now on when the sample was counted out and small: a
         selective access is then counted exactly, for a few more short scans."""
@@ -300,6 +321,8 @@ class Prober:
             else:
                 pending = accesses
             read += self._read([(a, u) for a in pending for u in a.units if not u.done], cap)
+            if number == 0 and self._clear_winner(accesses):
+                return
             # A small sample is worth counting out in every bucket, right away: a selective
             # access is then exact before the next round asks who can still win.
             widened = [a for a in accesses if a.widen(self.limit)]
@@ -319,6 +342,21 @@ class Prober:
             access.read += n
             access.scans += 1
         return sum(counts)
+
+    @staticmethod
+    def _clear_winner(accesses: list[_Access]) -> bool:
+        """Whether the first round already decided the choice: the cheapest access was
+        counted out in its sampled buckets and costs far less than any other could.
+
+        Counting its other buckets out (a second round trip) would make its estimate exact
+        but not change the choice; the margin covers a small sample's scatter."""
+        if len(accesses) < 2:
+            return False  # its rival is a full scan costed elsewhere: count it out
+        best = min(accesses, key=lambda a: a.cost)
+        if not best.exact:
+            return False
+        high = best.bounds()[1]
+        return all(a.bounds()[0] > high for a in accesses if a is not best)
 
     @staticmethod
     def _undecided(accesses: list[_Access]) -> list[_Access]:
@@ -345,6 +383,7 @@ def _spread(items: list, n: int) -> list:
 
 
 __all__ = [
+    "CLEAR_SIGMAS",
     "PROBE_BUCKETS",
     "PROBE_LIMIT",
     "PROBE_MIN_BUDGET",

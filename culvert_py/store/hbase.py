@@ -44,7 +44,7 @@ from culvert_py.store.endpoints import Endpoint, format_gateways
 from culvert_py.store.gateway import Gateway, thrift2
 from culvert_py.store.hbase_scan import (
     scan_rows,
-    scan_rows_once,
+    scan_rows_first_call,
     scan_rows_reversed,
     scan_rows_since,
     scan_rows_thrift2,
@@ -394,35 +394,38 @@ class HBaseTable:
         """
         start, stop = check_scan(start, stop, prefix, batch_size)
         time_range = check_time_range(time_range)
-        args = (self._gateway, self.name, start or b"", stop)
         flt = filter_bytes(filter)
-        if limit is not None and 0 < limit <= batch_size and self._gateway.thrift2_error is None:
-            # Everything fits one batch: one call instead of open, read and close.
-            return scan_rows_once(
-                *args, thrift2_columns(columns), flt, limit, include_timestamp, time_range
+        thrift2_up = self._gateway.thrift2_error is None
+
+        def paged(first: bytes, wanted: int | None) -> Iterator[tuple[bytes, dict]]:
+            args = (self._gateway, self.name, first, stop)
+            if time_range is None:
+                return scan_rows(
+                    *args, thrift_columns(columns), flt, batch_size, wanted, include_timestamp
+                )
+            if thrift2_up:
+                return scan_rows_thrift2(
+                    *args, thrift2_columns(columns), flt, batch_size, wanted, include_timestamp,
+                    time_range,
+                )  # fmt: skip
+            log.debug(
+                "time-range scan of %r over Thrift1, filtered client-side: %s",
+                self.name,
+                self._gateway.thrift2_error,
             )
-        if time_range is None:
-            return scan_rows(
-                *args, thrift_columns(columns), flt, batch_size, limit, include_timestamp
-            )
-        if self._gateway.thrift2_error is None:
-            return scan_rows_thrift2(
-                *args,
-                thrift2_columns(columns),
-                flt,
-                batch_size,
-                limit,
-                include_timestamp,
+            return scan_rows_since(
+                *args, thrift_columns(columns), flt, batch_size, wanted, include_timestamp,
                 time_range,
-            )
-        log.debug(
-            "time-range scan of %r over Thrift1, filtered client-side: %s",
-            self.name,
-            self._gateway.thrift2_error,
-        )
-        return scan_rows_since(
-            *args, thrift_columns(columns), flt, batch_size, limit, include_timestamp, time_range
-        )
+            )  # fmt: skip
+
+        if not thrift2_up or (limit is not None and limit <= 0):
+            return paged(start or b"", limit)
+        # The first batch in one call (open, read and close on the gateway): a selective
+        # scan, which most index scans are, then costs one round trip.
+        return scan_rows_first_call(
+            self._gateway, self.name, start or b"", stop, thrift2_columns(columns), flt,
+            batch_size, limit, include_timestamp, time_range, paged,
+        )  # fmt: skip
 
 
 def _endpoints(gateways: Sequence[tuple[str, int, int | None]]) -> list[Endpoint]:

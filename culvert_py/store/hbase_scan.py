@@ -170,6 +170,44 @@ def scan_rows_once(
         yield result.row, thrift2_cells(result, include_timestamp)
 
 
+def scan_rows_first_call(
+    gateway: Gateway,
+    table: str,
+    start: bytes,
+    stop: bytes | None,
+    columns: list | None,
+    flt: bytes | None,
+    batch_size: int,
+    limit: int | None,
+    include_timestamp: bool,
+    time_range: tuple[int, int] | None,
+    rest: Callable[[bytes, int | None], Iterator[tuple[bytes, dict]]],
+) -> Iterator[tuple[bytes, dict]]:
+    """Yield the rows of a scan whose first batch is read by one call
+    (:func:`scan_rows_once`), and the rest, if any, by ``rest(start, limit)``: a paged scan
+    from just after the last row of that batch, for the rows still wanted.
+
+    Most index scans of a query are selective (a few entries per salt bucket): their whole
+    answer fits the first batch, so each costs one round trip instead of a scanner's three.
+    A longer scan pays one call more than a scanner alone would.
+
+    :param columns: Thrift2 ``TColumn`` structs, or ``None`` for all
+    :param rest: opens the paged scan that continues this one
+    """
+    first = batch_size if limit is None else min(batch_size, limit)
+    last = None
+    n = 0
+    for row, found in scan_rows_once(
+        gateway, table, start, stop, columns, flt, first, include_timestamp, time_range
+    ):
+        last, n = row, n + 1
+        yield row, found
+    if n < first or (limit is not None and limit <= first):
+        return
+    assert last is not None
+    yield from rest(last + b"\x00", None if limit is None else limit - first)
+
+
 def scan_rows_since(
     gateway: Gateway,
     table: str,
