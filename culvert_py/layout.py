@@ -33,7 +33,7 @@ cell for key columns; version cell ``family:_culvert`` (the same struct, then ro
 from __future__ import annotations
 
 import functools
-import os
+import random
 import struct
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -274,9 +274,13 @@ def new_version(ts: int, flag: bytes = LIVE, tail: bytes = b"") -> bytes:
     """A version cell value: timestamp, 8 random bytes (unique per write), live/deleted flag,
     then ``tail`` (what an adopted table's version cell carries after the flag).
 
-    The random part lets a writer recognise its own write after an ambiguous failure.
+    The random part lets a writer recognise its own write after an ambiguous failure. It
+    comes from :mod:`random`'s generator (seeded from the OS, and seeded again in a forked
+    child), not ``os.urandom``: that drops the GIL on every call, and with a writer's pool
+    threads busy each call then waited for the GIL again (half a millisecond per row under
+    a build's load). Uniqueness is what it needs, not unpredictability.
     """
-    return _VERSION.pack(ts, os.urandom(8), flag) + tail
+    return _VERSION.pack(ts, random.getrandbits(64).to_bytes(8, "big"), flag) + tail
 
 
 def is_deleted(version: bytes | None) -> bool:

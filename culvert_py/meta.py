@@ -81,20 +81,31 @@ class Meta:
         self.store = store
         self._table = store.table(META_TABLE)
         self._checkpoint_ts = 0
+        self._exists = False  # seen to exist (see exists)
         self._ts_lock = threading.Lock()
 
     def ensure(self) -> None:
         """Create the meta table if it does not exist."""
-        if not self.store.table_exists(META_TABLE):
-            try:
-                self.store.create_table(META_TABLE, [META_FAMILY])
-            except StoreError:
-                if not self.store.table_exists(META_TABLE):  # lost a creation race: fine
-                    raise
+        if self.exists():
+            return
+        try:
+            self.store.create_table(META_TABLE, [META_FAMILY])
+        except StoreError:
+            if not self.store.table_exists(META_TABLE):  # lost a creation race: fine
+                raise
+        self._exists = True
 
     def exists(self) -> bool:
-        """Whether a schema was ever applied to this store."""
-        return self.store.table_exists(META_TABLE)
+        """Whether a schema was ever applied to this store.
+
+        Once seen, the meta table is taken to stay: asking HBase costs a table listing (tens
+        of milliseconds), and a build saves a checkpoint per batch. A meta table deleted
+        behind a client's back then fails its next read or write loudly, instead of
+        reading as "no schema".
+        """
+        if not self._exists:
+            self._exists = self.store.table_exists(META_TABLE)
+        return self._exists
 
     def generation(self) -> int:
         """The current schema generation (0 before any schema was applied)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import re
 import struct
 from datetime import UTC, datetime, timedelta
@@ -370,3 +371,18 @@ def test_native_rows_are_unchanged_by_the_new_parameters():
     pk = primary_key(T, row)
     assert decode_row(T, cells) == decode_row(T, cells, [], pk=pk) == row
     assert isinstance(T, TableDef) and not T.existing
+
+
+def test_version_random_parts_differ_across_a_fork():
+    """A forked writer (a Spark or multiprocessing worker) must not repeat its parent's
+    random parts: the generator is seeded again in the child."""
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply(_random_parts, (200,))
+    parent = _random_parts(200)
+    assert len(set(parent)) == len(set(child)) == 200
+    assert not set(parent) & set(child)
+
+
+def _random_parts(n: int) -> list[bytes]:
+    return [new_version(7)[8:16] for _ in range(n)]

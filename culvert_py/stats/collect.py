@@ -232,6 +232,7 @@ def collect_stats(
     table: TableDef,
     executor: Executor | None = None,
     indexes: Collection[str] | None = None,
+    rows: int | None = None,
 ) -> TableStats:
     """Scan every index table and the primary table of ``table`` and summarise them.
 
@@ -244,6 +245,8 @@ def collect_stats(
     :param table: the table definition; every index in it is summarised, whatever its state
     :param executor: thread pool to run the scans on; ``None`` runs them one after another
     :param indexes: summarise only these indexes (``None``: all)
+    :param rows: the live rows, when the caller counted them (a build's pass): the primary
+        table is then not scanned
     :return: the statistics
     :raises StoreError: when a table cannot be scanned (e.g. an index table is missing)
     :raises EncodingError: for an entry key that does not decode as the index's columns
@@ -264,7 +267,7 @@ def collect_stats(
                     h, k, b, into, lock
                 )
             )
-    live = [0]
+    live = [0 if rows is None else rows]
     primary = store.table(table.hbase_table)
     vcol = version_column(table)
     # Native rows all carry a version cell; an adopted table's rows need not (other
@@ -272,7 +275,7 @@ def collect_stats(
     columns = [vcol]
     if table.existing:
         columns += [data_column(table, c) for c in table.columns if c not in table.row_key]
-    for region in store.regions(table.hbase_table):
+    for region in store.regions(table.hbase_table) if rows is None else []:
 
         def count(region: Region = region) -> None:
             n = _count_live(primary, region, vcol, columns)
@@ -418,8 +421,8 @@ def save_index_summary(
     started = now_ms()
     stored = load_stats(meta, table.name)
     others = [n for n in table.indexes if n != summary.name]
-    if stored is None:
-        stored = collect_stats(store, table, executor, others)
+    if stored is None:  # the row count is this pass's: only the other indexes are scanned
+        stored = collect_stats(store, table, executor, others, rows=rows)
     kept = {n: s for n, s in stored.indexes.items() if n in others}
     stats = TableStats(table.name, rows, kept | {summary.name: summary.result(started)}, started)
     meta.save_stats(table.name, stats.to_json())
