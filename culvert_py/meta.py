@@ -130,7 +130,7 @@ class Meta:
             data = json.loads(head[_JSON])
             # Dropping the last table leaves a valid, empty applied schema.
             schema = (
-                parse_schema(data, source=f"{META_TABLE} (applied)")
+                _parse_applied(data)
                 if data.get("tables")
                 else Schema({})
             )
@@ -387,6 +387,22 @@ class Meta:
             by_ts.setdefault(max(ts for _, ts in cells.values()), []).append(row)
         for ts, group in by_ts.items():
             self._table.delete_many(group, ts)
+
+
+def _parse_applied(data: dict) -> Schema:
+    """The applied schema; a key this client does not know means a newer client applied it
+    (the rolling-upgrade case), and the error says so rather than only that it is unknown.
+
+    The strictness stays: a client must not write tables whose rules it does not know."""
+    try:
+        return parse_schema(data, source=f"{META_TABLE} (applied)")
+    except SchemaError as exc:
+        if ": unknown key " not in str(exc):
+            raise
+        raise SchemaError(
+            f"{exc}; the schema was applied by a newer culvert_py than this one: upgrade "
+            "this client to read or write its tables"
+        ) from exc
 
 
 def _tag() -> bytes:

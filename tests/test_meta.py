@@ -159,3 +159,28 @@ def test_a_checkpoint_saved_right_after_a_clear_survives(meta):
         assert meta.load_checkpoint(name) == f"after {round_}"
     meta.clear_checkpoint(name)
     assert meta.load_checkpoint(name) is None
+
+
+def test_a_schema_from_a_newer_client_names_the_key_and_says_to_upgrade(tmp_path):
+    # On a store of its own: a schema this client cannot read would break every other
+    # client sharing the dev HBase's meta table, which is the very case this message is for.
+    import json
+
+    from culvert_py.meta import _JSON, _SCHEMA_ROW, META_TABLE
+    from culvert_py.schema import schema_to_json
+    from culvert_py.store import open_store
+    from culvert_py.store.base import RowMutation
+
+    with open_store(f"sqlite:///{tmp_path}/newer.db") as private:
+        meta = Meta(private)
+        meta.ensure()
+        meta.update(_add("people"), "test")
+        assert meta.load()[1].tables["people"].name == "people"
+        data = json.loads(schema_to_json(meta.load()[1]))
+        data["tables"]["people"]["compaction"] = "weekly"  # a key from some later version
+        row = RowMutation(_SCHEMA_ROW, {_JSON: json.dumps(data).encode()})
+        private.table(META_TABLE).mutate_many([row], 10**13)
+        with pytest.raises(SchemaError) as err:
+            meta.load()
+        text = str(err.value)
+        assert "people" in text and "'compaction'" in text and "newer culvert_py" in text

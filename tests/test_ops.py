@@ -45,10 +45,10 @@ from culvert_py.ops.common import _run_tasks
 from culvert_py.ops.ranges import (
     MAX_RANGES,
     _common_prefix,
-    _key_ranges,
     _last_key_prefix,
     _split_points,
     _split_region,
+    split_key_ranges,
 )
 from culvert_py.schema import Schema, parse_schema, schema_to_dict
 from culvert_py.store.base import Region, RowMutation
@@ -473,7 +473,7 @@ def test_key_ranges_over_regions_cover_the_whole_key_space(keys, splits, wanted,
     bounds = [b"", *sorted(splits), b""]
     regions_ = [Region(a, b) for a, b in itertools.pairwise(bounds)]
     table = SortedKeys(keys)
-    ranges = _key_ranges(regions_, table, VCOL, wanted, sample)  # type: ignore[arg-type]
+    ranges = split_key_ranges(regions_, table, VCOL, wanted, sample)  # type: ignore[arg-type]
     assert_partition(ranges, b"", b"")
     starts = {s for s, _ in ranges}
     assert all(r.start in starts for r in regions_)  # ranges never straddle a region
@@ -491,7 +491,7 @@ def test_key_ranges_of_a_presplit_table_partition_its_rows(make_table, store):
     table.put_many(((k, {VCOL: b"x"}) for k in keys), 1)
     regions_ = store.regions(table.name)
     assert len(regions_) == 3
-    ranges = _key_ranges(regions_, table, VCOL, 24, 50)
+    ranges = split_key_ranges(regions_, table, VCOL, 24, 50)
     assert_partition(ranges, b"", b"")
     assert len(ranges) >= 12
     # Each range scanned on its own: together, every row exactly once.

@@ -70,7 +70,7 @@ def parse_key(table: TableDef, text: str) -> object:
     if len(columns) == 1:
         name = columns[0]
         try:
-            return _csv_value(text, table.columns[name], name)
+            return csv_value(text, table.columns[name], name)
         except Reject as exc:
             raise EncodingError(f"{table.name}: key {text!r}: {exc}") from exc
     try:
@@ -152,7 +152,7 @@ class Rows:
                 row[name] = None
                 continue
             try:
-                row[name] = _csv_value(text, type_name, name)
+                row[name] = csv_value(text, type_name, name)
             except Reject as exc:
                 problems.append(str(exc))
         if problems:
@@ -289,7 +289,7 @@ _TEXT_PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
-def _csv_value(text: str, type_name: str, column: str) -> object:
+def csv_value(text: str, type_name: str, column: str) -> object:
     """A CSV field typed for its column (not NULL: the caller handles those)."""
     try:
         return check_value(_TEXT_PARSERS[type_name](text), type_name, column)

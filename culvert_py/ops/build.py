@@ -45,21 +45,21 @@ from typing import TYPE_CHECKING
 from culvert_py.errors import SchemaError, StoreError
 from culvert_py.layout import INDEX_FAMILY, IndexKeys
 from culvert_py.meta import ACTIVE, BUILDING, DISABLED
-from culvert_py.ops.builder import _Builder
+from culvert_py.ops.builder import RangeBuilder
 from culvert_py.ops.common import (
     RANGES_PER_WORKER,
+    IndexTarget,
     Progress,
-    _check_arguments,
-    _Index,
     _index_def,
     _plan_name,
     _run_tasks,
-    _state,
     _wait_grace,
+    check_job_arguments,
+    index_state,
 )
-from culvert_py.ops.plan import PLAN_DOC, _discard_plan, _load_plan, _Plan
+from culvert_py.ops.plan import PLAN_DOC, BuildPlan, _discard_plan, _load_plan
 from culvert_py.ops.report import BuildReport
-from culvert_py.ops.verify import SETTLE_SECONDS, _Checker
+from culvert_py.ops.verify import SETTLE_SECONDS, RangeChecker
 from culvert_py.stats import refresh_index_stats, save_index_summary
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def build_index(
         or a resume with another shard count than the build under way
     :raises StoreError: when the store fails (after retries); ``resume=True`` continues
     """
-    _check_arguments(
+    check_job_arguments(
         table,
         index,
         workers=workers,
@@ -122,8 +122,8 @@ def build_index(
     )
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert-build") as pool:
-        target = _Index(client, table, index, pool)
-        state, since = _state(client.meta, table, index)
+        target = IndexTarget(client, table, index, pool)
+        state, since = index_state(client.meta, table, index)
         if state == ACTIVE:
             log.info("%s: already %s; nothing to build", target.path, ACTIVE)
             return BuildReport(0, 0, time.monotonic() - started, shard, ACTIVE)
@@ -132,8 +132,10 @@ def build_index(
                 f"{target.path}: the index is {state}, not {BUILDING}; rebuild it "
                 f"(`culvert index rebuild {table} {index}`)"
             )
-        plan, stale = _plan(target, since, shard[1], resume, grace_seconds, workers, batch_size)
-        builder = _Builder(target, plan, shard, batch_size)
+        plan, stale = plan_build(
+            target, since, shard[1], resume, grace_seconds, workers, batch_size
+        )
+        builder = RangeBuilder(target, plan, shard, batch_size)
         rows, entries = builder.run(pool, resume, progress)
         state_after = builder.finish()
         if state_after == ACTIVE and getattr(client, "auto_stats", True):
@@ -174,7 +176,7 @@ def rebuild_index(
 
     Parameters, return value and errors are those of :func:`build_index`.
     """
-    _check_arguments(
+    check_job_arguments(
         table,
         index,
         workers=workers,
@@ -188,7 +190,7 @@ def rebuild_index(
     definition = client.schema().table(table)
     idx = _index_def(definition, index)
     name = _plan_name(table, index)
-    state, _ = _state(meta, table, index)
+    state, _ = index_state(meta, table, index)
     same = dict(
         workers=workers,
         shard=shard,
@@ -202,7 +204,7 @@ def rebuild_index(
     _discard_plan(meta, name)
     if state != DISABLED:
         meta.set_state(table, index, DISABLED)
-    _, since = _state(meta, table, index)
+    _, since = index_state(meta, table, index)
     # Batches that began before DISABLED still write to the index table: let them finish
     # before it is dropped, or their entries would land in the new table or fail.
     _wait_grace(idx.path, since, grace_seconds)
@@ -217,15 +219,15 @@ def rebuild_index(
     return build_index(client, table, index, resume=False, **same)  # type: ignore[arg-type]
 
 
-def _plan(
-    target: _Index,
+def plan_build(
+    target: IndexTarget,
     since: int,
     shards: int,
     resume: bool,
     grace_seconds: float,
     workers: int,
     batch_size: int,
-) -> tuple[_Plan, int]:
+) -> tuple[BuildPlan, int]:
     """The plan under way, or a new one (after the grace period and the sweep).
 
     :return: ``(plan, entries the sweep repaired)``
@@ -257,7 +259,7 @@ def _plan(
     _wait_grace(target.path, since, grace_seconds)
     stale = _sweep(target, workers, batch_size)
     ranges = target.key_ranges(RANGES_PER_WORKER * workers * shards, batch_size)
-    new = _Plan(uuid.uuid4().hex, since, shards, ranges)
+    new = BuildPlan(uuid.uuid4().hex, since, shards, ranges)
     if meta.save_doc(PLAN_DOC, target.name, new.to_json(), create=True) is not None:
         log.info("%s: build plan of %d key ranges", target.path, len(ranges))
         return new, stale
@@ -272,9 +274,9 @@ def _plan(
     return winner, stale
 
 
-def _sweep(target: _Index, workers: int, batch_size: int) -> int:
+def _sweep(target: IndexTarget, workers: int, batch_size: int) -> int:
     """Step 2: check the index table against its rows once, repairing; returns the repairs."""
-    checker = _Checker(target, True, 0, SETTLE_SECONDS, batch_size)
+    checker = RangeChecker(target, True, 0, SETTLE_SECONDS, batch_size)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert-sweep") as pool:
         tasks = [checker.backward_task(b) for b in range(target.index.buckets)]
         _run_tasks(pool, tasks, None, 0, None)

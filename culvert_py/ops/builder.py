@@ -30,8 +30,15 @@ from concurrent.futures import Executor
 
 from culvert_py.layout import VERIFIED, new_version, shadow_of
 from culvert_py.meta import ACTIVE, BUILDING
-from culvert_py.ops.common import Progress, Task, _entry_mutation, _Index, _run_tasks, _state
-from culvert_py.ops.plan import RANGE_DOC, _Checkpoint, _discard_plan, _load_plan, _Plan
+from culvert_py.ops.common import (
+    IndexTarget,
+    Progress,
+    Task,
+    _entry_mutation,
+    _run_tasks,
+    index_state,
+)
+from culvert_py.ops.plan import RANGE_DOC, BuildPlan, Checkpoint, _discard_plan, _load_plan
 from culvert_py.ops.sync import record_build_mark
 from culvert_py.stats import IndexSummary
 from culvert_py.store.base import RowMutation, chunks
@@ -43,11 +50,11 @@ log = logging.getLogger(__name__)
 CLOCK_MARGIN_MS = 300_000
 
 
-class _Builder:
+class RangeBuilder:
     """Runs one shard of a plan: scans its ranges, writes entries, saves checkpoints."""
 
     def __init__(
-        self, target: _Index, plan: _Plan, shard: tuple[int, int], batch_size: int
+        self, target: IndexTarget, plan: BuildPlan, shard: tuple[int, int], batch_size: int
     ) -> None:
         self.target = target
         self.plan = plan
@@ -76,9 +83,9 @@ class _Builder:
         checkpoints = {}
         for r in mine:
             name = self._range_name(r)
-            found = _Checkpoint.from_doc(name, docs.get(name))
+            found = Checkpoint.from_doc(name, docs.get(name))
             if not resume:  # start over, but above the stored version's timestamp
-                found = _Checkpoint(name, ts=found.ts)
+                found = Checkpoint(name, ts=found.ts)
             checkpoints[r] = found
         done_before = sum(c.rows for c in checkpoints.values())
         estimate, _ = self.target.estimates()
@@ -88,7 +95,7 @@ class _Builder:
         _run_tasks(pool, tasks, progress, done_before, total)
         return self.rows, self.entries
 
-    def _task(self, number: int, checkpoint: _Checkpoint) -> Task:
+    def _task(self, number: int, checkpoint: Checkpoint) -> Task:
         def task(stop: threading.Event, report: Callable[[int], None]) -> None:
             self._build_range(number, checkpoint, stop, report)
 
@@ -97,7 +104,7 @@ class _Builder:
     def _build_range(
         self,
         number: int,
-        checkpoint: _Checkpoint,
+        checkpoint: Checkpoint,
         stop: threading.Event,
         report: Callable[[int], None],
     ) -> None:
@@ -180,7 +187,7 @@ class _Builder:
             recent.setdefault(lowest, []).extend(old)
         return recent, shadows, alive
 
-    def _save(self, checkpoint: _Checkpoint) -> None:
+    def _save(self, checkpoint: Checkpoint) -> None:
         checkpoint.ts = self.target.meta.save_doc(
             RANGE_DOC, checkpoint.name, checkpoint.to_json(), not_before=checkpoint.ts + 1
         )  # type: ignore[assignment]
@@ -191,10 +198,10 @@ class _Builder:
         meta = target.meta
         docs = meta.load_docs(RANGE_DOC, self.prefix)
         for r in range(len(self.plan.ranges)):
-            if not _Checkpoint.from_doc("", docs.get(self._range_name(r))).done:
+            if not Checkpoint.from_doc("", docs.get(self._range_name(r))).done:
                 return BUILDING  # another shard still has ranges to build
         found = _load_plan(meta, target.name)
-        state, since = _state(meta, target.index.table, target.index.name)
+        state, since = index_state(meta, target.index.table, target.index.name)
         if found is None or found.id != self.plan.id or since != self.plan.since:
             # The plan was replaced or the index reset while we built: not ours to finish.
             log.warning("%s: the build plan changed while building; not activating", target.path)

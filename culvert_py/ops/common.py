@@ -22,7 +22,7 @@ from culvert_py.layout import (
     version_column,
 )
 from culvert_py.meta import ACTIVE, Meta
-from culvert_py.ops.ranges import _key_ranges
+from culvert_py.ops.ranges import split_key_ranges
 from culvert_py.schema import IndexDef, TableDef
 from culvert_py.stats import load_stats
 from culvert_py.store.base import CAP_CHECK_AND_MUTATE, RowMutation, Table
@@ -76,7 +76,7 @@ class BadCells:
                 out.write(json.dumps(item) + "\n")
 
 
-class _Index:
+class IndexTarget:
     """One index with everything the operations need: definitions, tables, entry function."""
 
     def __init__(self, client: Client, table: str, index: str, executor: Executor) -> None:
@@ -138,11 +138,11 @@ class _Index:
 
     def key_ranges(self, wanted: int, sample: int) -> list[tuple[bytes, bytes]]:
         """The primary table's key ranges for ``wanted`` parallel scans (see
-        :func:`~culvert_py.ops.ranges._key_ranges`)."""
+        :func:`~culvert_py.ops.ranges.split_key_ranges`)."""
         regions = self.store.regions(self.definition.hbase_table)
         # Rows of an adopted table need not carry a version cell: probe whole rows there.
         probe = None if self.definition.existing else self.vcol
-        return _key_ranges(regions, self.primary, probe, wanted, sample)
+        return split_key_ranges(regions, self.primary, probe, wanted, sample)
 
     def estimates(self) -> tuple[int | None, int | None]:
         """``(primary rows, index entries)`` from stored statistics, when there are any."""
@@ -208,7 +208,7 @@ def _run_tasks(
         future.result()
 
 
-def _state(meta: Meta, table: str, index: str) -> tuple[str, int]:
+def index_state(meta: Meta, table: str, index: str) -> tuple[str, int]:
     """``(state, since ms)``; an index without a state row is ACTIVE, as clients read it."""
     found = meta.state_since(table, index)
     return found if found is not None else (ACTIVE, 0)
@@ -239,7 +239,7 @@ def _plan_name(table: str, index: str) -> str:
     return f"{table}.{index}"
 
 
-def _check_arguments(
+def check_job_arguments(
     table: object,
     index: object,
     *,

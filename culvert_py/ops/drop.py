@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from culvert_py.errors import SchemaError
-from culvert_py.ops.common import _check_arguments, _index_def, _plan_name
+from culvert_py.ops.common import _index_def, _plan_name, check_job_arguments
 from culvert_py.ops.plan import _discard_plan
 from culvert_py.schema import IndexDef, Schema
 
@@ -32,7 +32,7 @@ def drop_index(client: Client, table: str, index: str, *, grace_seconds: float =
     :raises ArgumentError: a malformed argument (a non-string name, negative grace_seconds)
     :raises SchemaError: unknown table or index, or the schema kept changing concurrently
     """
-    _check_arguments(table, index, grace_seconds=grace_seconds)
+    check_job_arguments(table, index, grace_seconds=grace_seconds)
     meta = client.meta
     dropped: list[IndexDef] = []
 

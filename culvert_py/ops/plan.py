@@ -20,7 +20,7 @@ RANGE_DOC = "build-range"
 
 
 @dataclass
-class _Plan:
+class BuildPlan:
     """The key ranges of one build, shared by its shards.
 
     :ivar id: unique per plan; names its checkpoints
@@ -46,14 +46,14 @@ class _Plan:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> _Plan:
+    def from_json(cls, text: str) -> BuildPlan:
         data = json.loads(text)
         ranges = [(bytes.fromhex(s), bytes.fromhex(e)) for s, e in data["ranges"]]
         return cls(data["id"], data["since"], data["shards"], ranges)
 
 
 @dataclass
-class _Checkpoint:
+class Checkpoint:
     """How far the build of one range got.
 
     :ivar name: the document's name
@@ -76,7 +76,7 @@ class _Checkpoint:
         )
 
     @classmethod
-    def from_doc(cls, name: str, doc: tuple[str, int] | None) -> _Checkpoint:
+    def from_doc(cls, name: str, doc: tuple[str, int] | None) -> Checkpoint:
         if doc is None:
             return cls(name)
         data = json.loads(doc[0])
@@ -84,10 +84,10 @@ class _Checkpoint:
         return cls(name, after, data["done"], data["rows"], data["entries"], doc[1])
 
 
-def _load_plan(meta: Meta, name: str) -> _Plan | None:
+def _load_plan(meta: Meta, name: str) -> BuildPlan | None:
     """The stored plan named ``name``, or ``None``."""
     found = meta.load_doc(PLAN_DOC, name)
-    return _Plan.from_json(found[0]) if found else None
+    return BuildPlan.from_json(found[0]) if found else None
 
 
 def _discard_plan(meta: Meta, name: str) -> None:

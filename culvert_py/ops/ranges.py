@@ -27,7 +27,7 @@ MAX_RANGES = 1024
 _WIDTH = 4
 
 
-def _key_ranges(
+def split_key_ranges(
     regions: Sequence[Region], table: Table, vcol: bytes | None, wanted: int, sample: int
 ) -> list[tuple[bytes, bytes]]:
     """The table's regions, each split further when there are fewer than ``wanted``.

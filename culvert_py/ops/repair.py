@@ -28,7 +28,7 @@ from culvert_py.layout import (
     VERIFIED,
     new_version,
 )
-from culvert_py.ops.common import _entry_mutation, _Index
+from culvert_py.ops.common import IndexTarget, _entry_mutation
 from culvert_py.store.base import RowMutation
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _missing_fix(pk: bytes, version: bytes | None, seen_ts: int, key: bytes, cov
 
 
 def _entry_fix(
-    target: _Index,
+    target: IndexTarget,
     kind: str,
     key: bytes,
     pk: bytes | None,
@@ -118,14 +118,14 @@ def _entry_fix(
     )
 
 
-def _delete_plain(target: _Index, plain_deletes: PlainDeletes) -> int:
+def _delete_plain(target: IndexTarget, plain_deletes: PlainDeletes) -> int:
     """Delete entries at their own timestamps; returns how many."""
     for ts, keys in plain_deletes.items():
         target.entries_table.delete_many(keys, ts)
     return sum(len(keys) for keys in plain_deletes.values())
 
 
-def _touch_repair(target: _Index, fixes: list[_Fix]) -> int:
+def _touch_repair(target: IndexTarget, fixes: list[_Fix]) -> int:
     """Repair through the write protocol: entry unverified, touch the row, finish.
 
     A row whose version changed since it was read is left to its writer.

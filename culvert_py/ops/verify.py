@@ -35,13 +35,13 @@ from culvert_py.errors import ArgumentError, EncodingError
 from culvert_py.layout import STATE_COLUMN, VERIFIED
 from culvert_py.ops.common import (
     RANGES_PER_WORKER,
+    IndexTarget,
     Progress,
     Task,
-    _check_arguments,
     _check_seconds,
-    _Index,
     _is_int,
     _run_tasks,
+    check_job_arguments,
 )
 from culvert_py.ops.repair import (
     PlainDeletes,
@@ -105,7 +105,7 @@ def verify_index(
     :raises SchemaError: unknown table or index
     :raises StoreError: when the store fails (after retries)
     """
-    _check_arguments(
+    check_job_arguments(
         table,
         index,
         workers=workers,
@@ -118,8 +118,8 @@ def verify_index(
     _check_seconds(table, index, "settle_seconds", settle_seconds)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="culvert-verify") as pool:
-        target = _Index(client, table, index, pool)
-        checker = _Checker(target, repair, sample, settle_seconds, batch_size)
+        target = IndexTarget(client, table, index, pool)
+        checker = RangeChecker(target, repair, sample, settle_seconds, batch_size)
         ranges = target.key_ranges(RANGES_PER_WORKER * workers, batch_size)
         tasks = [checker.forward_task(r) for r in ranges]
         tasks += [checker.backward_task(b) for b in range(target.index.buckets)]
@@ -149,12 +149,12 @@ class _Suspect:
     identity: tuple | None = None
 
 
-class _Checker:
+class RangeChecker:
     """Checks (and repairs) batches of rows and entries; shared by every verify task."""
 
     def __init__(
         self,
-        target: _Index,
+        target: IndexTarget,
         repair: bool,
         sample: int,
         settle_seconds: float,

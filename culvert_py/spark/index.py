@@ -4,7 +4,7 @@
 it checks the index is ``BUILDING``, waits the grace period, sweeps, and makes (or takes up)
 the stored plan of :mod:`culvert_py.ops.plan`. Each range of the plan is then one Spark
 task, which scans it into verified entries exactly as a build shard does
-(:class:`~culvert_py.ops.builder._Builder`), saving the range's checkpoint after each batch.
+(:class:`~culvert_py.ops.builder.RangeBuilder`), saving the range's checkpoint after each batch.
 A task is idempotent under Spark's retries and speculative duplicates:
 
 - an attempt resumes after the range's checkpoint, and every entry it writes again is the
@@ -12,7 +12,7 @@ A task is idempotent under Spark's retries and speculative duplicates:
   still masks it);
 - the driver, not the tasks, decides the build is complete: when every task of the job has
   succeeded it marks each range done and activates the index
-  (:meth:`~culvert_py.ops.builder._Builder.finish`), so a duplicate still saving a stale
+  (:meth:`~culvert_py.ops.builder.RangeBuilder.finish`), so a duplicate still saving a stale
   checkpoint cannot hold the index back; a plan it writes under is deleted with the plan.
 
 **Verify and repair.** Partitions are the primary table's key ranges (rows against entries)
@@ -34,12 +34,12 @@ from culvert_py.arguments import check_count, check_flag
 from culvert_py.client import connect
 from culvert_py.errors import SchemaError
 from culvert_py.meta import ACTIVE, BUILDING
-from culvert_py.ops.build import _plan
-from culvert_py.ops.builder import _Builder
-from culvert_py.ops.common import RANGES_PER_WORKER, _check_arguments, _Index, _state
-from culvert_py.ops.plan import RANGE_DOC, _Checkpoint, _Plan
+from culvert_py.ops.build import plan_build
+from culvert_py.ops.builder import RangeBuilder
+from culvert_py.ops.common import RANGES_PER_WORKER, IndexTarget, check_job_arguments, index_state
+from culvert_py.ops.plan import RANGE_DOC, BuildPlan, Checkpoint
 from culvert_py.ops.report import BuildReport, VerifyReport
-from culvert_py.ops.verify import SETTLE_SECONDS, _Checker
+from culvert_py.ops.verify import SETTLE_SECONDS, RangeChecker
 from culvert_py.spark.session import check_url, executor_client
 
 #: ``hook(partition, rows done so far)``, called in a task after each saved batch.
@@ -80,11 +80,11 @@ def build_index(
     """
     url = check_url(url)
     workers = _workers(spark, partitions)
-    _check_arguments(table, index, grace_seconds=grace_seconds, batch_size=batch_size)
+    check_job_arguments(table, index, grace_seconds=grace_seconds, batch_size=batch_size)
     started = time.monotonic()
     with connect(url, workers=4) as client, ThreadPoolExecutor(4) as pool:
-        target = _Index(client, table, index, pool)
-        state, since = _state(client.meta, table, index)
+        target = IndexTarget(client, table, index, pool)
+        state, since = index_state(client.meta, table, index)
         if state == ACTIVE:
             return BuildReport(0, 0, time.monotonic() - started, (0, 1), ACTIVE)
         if state != BUILDING:
@@ -92,14 +92,14 @@ def build_index(
                 f"{target.path}: the index is {state}, not {BUILDING}; rebuild it "
                 f"(`culvert index rebuild {table} {index}`)"
             )
-        # workers // RANGES_PER_WORKER: _plan aims at RANGES_PER_WORKER ranges per worker.
+        # workers // RANGES_PER_WORKER: plan_build aims at RANGES_PER_WORKER ranges per worker.
         per = max(1, -(-workers // RANGES_PER_WORKER))
-        plan, stale = _plan(target, since, 1, True, grace_seconds, per, batch_size)
+        plan, stale = plan_build(target, since, 1, True, grace_seconds, per, batch_size)
         task = _BuildTask(url, table, index, plan, batch_size, on_batch)
         numbers = list(range(len(plan.ranges)))
         rdd = spark.sparkContext.parallelize(numbers, max(1, len(numbers)))
         results = rdd.mapPartitions(task).collect()
-        builder = _Builder(target, plan, (0, 1), batch_size)
+        builder = RangeBuilder(target, plan, (0, 1), batch_size)
         _mark_done(target, builder, results)
         state_after = builder.finish()
     rows = sum(r[1] for r in results)
@@ -116,13 +116,13 @@ def _workers(spark, partitions: int | None) -> int:
     return partitions
 
 
-def _mark_done(target: _Index, builder: _Builder, results: list[tuple]) -> None:
+def _mark_done(target: IndexTarget, builder: RangeBuilder, results: list[tuple]) -> None:
     """Record every range the job built as done, above whatever a straggler saved."""
     docs = target.meta.load_docs(RANGE_DOC, builder.prefix)
     for number, rows, _entries, _seconds in results:
         name = builder._range_name(number)
-        stored = _Checkpoint.from_doc(name, docs.get(name))
-        done = _Checkpoint(name, stored.after, True, stored.rows or rows, stored.entries, stored.ts)
+        stored = Checkpoint.from_doc(name, docs.get(name))
+        done = Checkpoint(name, stored.after, True, stored.rows or rows, stored.entries, stored.ts)
         builder._save(done)
 
 
@@ -134,7 +134,7 @@ class _BuildTask:
         url: str,
         table: str,
         index: str,
-        plan: _Plan,
+        plan: BuildPlan,
         batch_size: int,
         on_batch: TaskHook | None,
     ) -> None:
@@ -145,13 +145,13 @@ class _BuildTask:
 
     def __call__(self, numbers):
         client = executor_client(self.url)
-        target = _Index(client, self.table, self.index, client.executor)
-        plan = _Plan.from_json(self.plan_json)
-        builder = _Builder(target, plan, (0, 1), self.batch_size)
+        target = IndexTarget(client, self.table, self.index, client.executor)
+        plan = BuildPlan.from_json(self.plan_json)
+        builder = RangeBuilder(target, plan, (0, 1), self.batch_size)
         for number in numbers:
             started = time.perf_counter()
             name = builder._range_name(number)
-            checkpoint = _Checkpoint.from_doc(name, target.meta.load_doc(RANGE_DOC, name))
+            checkpoint = Checkpoint.from_doc(name, target.meta.load_doc(RANGE_DOC, name))
             before = builder.rows, builder.entries
             if not checkpoint.done:
                 done = [checkpoint.rows]
@@ -198,11 +198,11 @@ def verify_index(
     """
     url = check_url(url)
     wanted = _workers(spark, partitions)
-    _check_arguments(table, index, batch_size=batch_size, flags={"repair": repair})
+    check_job_arguments(table, index, batch_size=batch_size, flags={"repair": repair})
     check_flag(f"{table}.{index}", "repair", repair)
     started = time.monotonic()
     with connect(url, workers=4) as client, ThreadPoolExecutor(4) as pool:
-        target = _Index(client, table, index, pool)
+        target = IndexTarget(client, table, index, pool)
         ranges = target.key_ranges(wanted, batch_size)
         parts = [("rows", r) for r in ranges]
         parts += [("entries", b) for b in range(target.index.buckets)]
@@ -230,8 +230,8 @@ class _CheckTask:
     def __call__(self, parts):
         client = executor_client(self.url)
         for kind, where in parts:
-            target = _Index(client, self.table, self.index, client.executor)
-            checker = _Checker(
+            target = IndexTarget(client, self.table, self.index, client.executor)
+            checker = RangeChecker(
                 target, self.repair, self.sample, self.settle_seconds, self.batch_size
             )
             task = checker.forward_task(where) if kind == "rows" else checker.backward_task(where)

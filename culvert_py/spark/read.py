@@ -24,7 +24,7 @@ from dataclasses import replace
 from culvert_py.arguments import check_columns, check_name
 from culvert_py.client import connect
 from culvert_py.layout import version_column
-from culvert_py.ops.ranges import _key_ranges
+from culvert_py.ops.ranges import split_key_ranges
 from culvert_py.query.executor import QueryExecutor
 from culvert_py.query.plan import (
     Empty,
@@ -90,7 +90,7 @@ def _primary_ranges(client, plan: Plan, wanted: int) -> list[tuple[bytes, bytes]
     regions = store.regions(definition.hbase_table)
     probe = None if definition.existing else version_column(definition)
     primary = store.table(definition.hbase_table)
-    return _key_ranges(regions, primary, probe, wanted, SPLIT_SAMPLE)
+    return split_key_ranges(regions, primary, probe, wanted, SPLIT_SAMPLE)
 
 
 def _pieces(source: Source, primary_ranges) -> list[Piece]:

@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 
 from culvert_py.errors import EncodingError, SchemaError
-from culvert_py.load.fields import Rows, _csv_value
+from culvert_py.load.fields import Rows, csv_value
 from culvert_py.load.records import Reject
 from culvert_py.schema import TableDef
 from culvert_py.values import check_value
@@ -105,7 +105,7 @@ class RowTyper:
         if value is None:
             return None
         if spark_type == "string" and type_name != "str":
-            return _csv_value(value, type_name, name)  # type: ignore[arg-type]
+            return csv_value(value, type_name, name)  # type: ignore[arg-type]
         if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif type_name == "bytes" and isinstance(value, bytearray):
