@@ -89,9 +89,8 @@ def encode_request(table: str, timestamp: int, items: Sequence[Item]) -> bytes:
                 plain = type(col) is type(value) is bytes and b":" in col[1:-1]
                 if not (plain and col[0] != 58 != col[-1]):  # 58 is ":"
                     col = check_put(col, value, table)  # not certainly well-formed
-                append(pack(">H", len(col)))
+                append(pack(">HI", len(col), len(value)))
                 append(col)
-                append(pack(">I", len(value)))
                 append(value)
             deletes = mutation.deletes
             append(pack(">H", len(deletes)))

@@ -24,10 +24,10 @@
  *                u16 table length, table name (UTF-8)
  *                i64 timestamp
  *                u32 item count, then per item:
- *                  u32 row length, row
- *                  u16 check column length, check column ("family:qualifier")
+ *                  u32 row length, u16 check column length, row, check column
+ *                    ("family:qualifier")
  *                  i32 expected length (-1: the cell must be absent), expected bytes
- *                  u16 put count, per put: u16 column length, column, u32 value length, value
+ *                  u16 put count, per put: u16 column length, u32 value length, column, value
  *                  u16 delete count, per delete: u16 column length, column
  *                    ("f:q" one column, "f:" or "f" the whole family)
  *   reply    = u32 length, then `length` bytes: u8 status, then
@@ -251,11 +251,13 @@ public final class CheckAndMutateSidecar {
 
   /** One item of a CHECK_AND_MUTATE request as the Java client's CheckAndMutate. */
   static CheckAndMutate item(Reader r, long ts) throws Refused {
-    byte[] row = r.bytes((int) r.u32());
+    int rowLength = (int) r.u32();
+    int checkLength = r.u16();
+    byte[] row = r.bytes(rowLength);
     if (row.length == 0) {
       throw new Refused("sidecar: empty row key");
     }
-    byte[][] check = column(r.bytes(r.u16()));
+    byte[][] check = column(r.bytes(checkLength));
     int expectedLength = r.i32();
     byte[] expected = expectedLength < 0 ? null : r.bytes(expectedLength);
     int puts = r.u16();
@@ -264,8 +266,10 @@ public final class CheckAndMutateSidecar {
     }
     Put put = new Put(row, ts);
     for (int i = 0; i < puts; i++) {
-      byte[][] col = column(r.bytes(r.u16()));
-      byte[] value = r.bytes((int) r.u32());
+      int columnLength = r.u16();
+      int valueLength = (int) r.u32();
+      byte[][] col = column(r.bytes(columnLength));
+      byte[] value = r.bytes(valueLength);
       if (col[1] == null) {
         throw new Refused("sidecar: a put needs family:qualifier");
       }
