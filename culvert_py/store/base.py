@@ -184,7 +184,9 @@ class Table(Protocol):
         apply ``mutation`` (its row must be ``row``) at ``timestamp``.
 
         The mutation needs at least one put; with ``expected=None`` it may hold puts only
-        (HBase 2.6's Thrift2 gateway can test absence only through ``checkAndPut``).
+        (HBase 2.6's Thrift2 gateway can test absence only through ``checkAndPut``). Do not
+        condition on an empty value: HBase reads an empty cell as absent in a condition
+        (``None`` matches it, and ``b""`` matches an absent cell); SQLite does not.
 
         :return: ``True`` if the mutation was applied
         :raises CapabilityError: when the store cannot do this atomically
