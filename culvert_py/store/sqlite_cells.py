@@ -1,4 +1,4 @@
-"""Cells of the embedded store: the contract's row writes and reads as SQL statements.
+"""Cells of the embedded store: the contract's row operations as SQL statements.
 
 The schema (tables ``cells`` and ``tombstones``) is :mod:`culvert_py.store.sqlite_file`'s;
 the store contract's semantics on it (delete masks, newest timestamp wins) are here, for
