@@ -165,7 +165,12 @@ def probe_sidecar(host, port, timeout):
     return "PING -> OK"
 
 
-PROBES = {"zk": probe_zk, "thrift1": probe_thrift1, "thrift2": probe_thrift2, "sidecar": probe_sidecar}
+PROBES = {
+    "zk": probe_zk,
+    "thrift1": probe_thrift1,
+    "thrift2": probe_thrift2,
+    "sidecar": probe_sidecar,
+}
 
 
 def main(argv):
