@@ -225,3 +225,29 @@ def test_a_lost_sidecar_reply_is_recognised_not_reapplied(hbase_sidecar_store, c
         db.drop_table(name)
         db.close()
         relay.close()
+
+
+def test_describe_says_whether_the_sidecar_is_in_use(hbase_store, hbase_sidecar_store):
+    assert "batched through the sidecar" in hbase_sidecar_store.describe()
+    assert "one Thrift2 call per row (no sidecar configured)" in hbase_store.describe()
+    assert CAP_CHECK_AND_MUTATE_MANY not in hbase_store.capabilities
+
+
+def test_a_sidecar_that_never_answers_is_not_required(hbase_store):
+    (port,) = free_ports(1)  # nothing listens there
+    with open_store(with_sidecar(f"127.0.0.1:{port}")) as store:
+        assert CAP_CHECK_AND_MUTATE_MANY not in store.capabilities
+        assert "no sidecar answers" in store.describe()
+        name = f"sc_{uuid.uuid4().hex[:8]}"
+        store.create_table(name, ["f"])
+        try:
+            table = store.table(name)
+            items = [
+                (b"r%d" % i, b"f:v", None, RowMutation(b"r%d" % i, {b"f:v": b"1"}))
+                for i in range(30)
+            ]
+            assert table.check_and_mutate_many(items, 5) == [True] * 30
+            assert table.check_and_mutate_many(items, 6) == [False] * 30
+            assert store.sidecar_report() == [(f"127.0.0.1:{port}", False, 0)]
+        finally:
+            store.delete_table(name)
