@@ -367,12 +367,25 @@ class HBaseTable:
             return []
         check_distinct_rows(items)
         sidecars = self._store._sidecars
-        if sidecars is not None and sidecars.up:
-            applied = sidecars.call(encode_request(self.name, timestamp, items), len(items), what)
-            if applied is not None:
-                return applied
-        calls = [conditional_call(self._gateway, self.name, *item, timestamp) for item in items]
-        return self._store._parallel.run(calls)
+
+        def thrift2_calls(part: list) -> list:
+            return [conditional_call(self._gateway, self.name, *item, timestamp) for item in part]
+
+        if sidecars is None or not sidecars.up:
+            return self._store._parallel.run(thrift2_calls(items))
+        # Every part encoded (so every item checked) before the first is sent; a part the
+        # protocol cannot carry goes through Thrift2, its calls built (checked) now too.
+        plan = []
+        for part in chunks(items, _ROWS_PER_RPC):
+            frame = encode_request(self.name, timestamp, part)
+            plan.append((part, frame, thrift2_calls(part) if frame is None else None))
+        applied: list[bool] = []
+        for part, frame, calls in plan:
+            done = sidecars.call(frame, len(part), what) if frame is not None else None
+            if done is None:  # no sidecar answered: this part (and what applied of it) again
+                done = self._store._parallel.run(calls or thrift2_calls(part))
+            applied += done
+        return applied
 
     # -- reads -------------------------------------------------------------------------
 

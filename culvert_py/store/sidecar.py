@@ -40,22 +40,23 @@ _OP_PING, _OP_CHECK_AND_MUTATE = 0, 1
 _OK, _REFUSED, _UNAVAILABLE = 0, 1, 2
 _PING = struct.pack(">IBB", 2, _VERSION, _OP_PING)
 _ABSENT = struct.pack(">i", -1)
-#: The sidecar's own limits (a larger request is refused there, so it is refused here first).
-MAX_REQUEST = 64 << 20
+#: The sidecar's own limits: a request that would exceed them goes through Thrift2 instead.
+MAX_REQUEST = 16 << 20
 MAX_ITEMS = 100_000
 
 Item = tuple[bytes, bytes, "bytes | None", RowMutation]
 
 
-def encode_request(table: str, timestamp: int, items: Sequence[Item]) -> bytes:
+def encode_request(table: str, timestamp: int, items: Sequence[Item]) -> bytes | None:
     """One CHECK_AND_MUTATE request frame for ``items``, every argument checked first.
 
     :param table: the table name
     :param timestamp: the timestamp of every put and delete (checked by the caller)
     :param items: ``(row, column, expected or None, mutation)`` as ``check_and_mutate`` takes
-    :return: the whole frame, length prefix included
-    :raises ArgumentError: for any malformed item, as ``check_and_mutate`` would raise it, or
-        a batch over the sidecar's limits
+    :return: the whole frame, length prefix included; ``None`` when the items do not fit
+        the protocol's limits (a column over 64 KiB, 65536 cells in a row, a frame over
+        :data:`MAX_REQUEST`): Thrift2 takes those, so the caller sends them that way
+    :raises ArgumentError: for any malformed item, as ``check_and_mutate`` would raise it
     """
     pack = struct.pack
     name = table.encode()
@@ -98,14 +99,11 @@ def encode_request(table: str, timestamp: int, items: Sequence[Item]) -> bytes:
                 col = normalise_column(col)
                 append(pack(">H", len(col)))
                 append(col)
-    except struct.error as exc:  # a column over 64 KiB, more than 65535 cells in one row
-        raise ArgumentError(f"table {table!r}: an item too large for a request ({exc})") from exc
+    except struct.error:  # a column over 64 KiB, more than 65535 cells in one row
+        return None
     size = sum(map(len, parts))
     if size > MAX_REQUEST or len(items) > MAX_ITEMS:
-        raise ArgumentError(
-            f"table {table!r}: {len(items)} items of {size} bytes exceed one sidecar request "
-            f"({MAX_ITEMS} items, {MAX_REQUEST} bytes): send smaller batches"
-        )
+        return None
     parts[0] = pack(">I", size)
     return b"".join(parts)
 

@@ -38,9 +38,10 @@
  *              status 2 UNAVAILABLE: UTF-8 message (HBase did not answer in time: some items
  *                                    may have been applied, the client retries the batch)
  *
- * Limits: a request of at most 64 MiB (-Dculvert.sidecar.max.request) and 100 000 items; a
- * connection idle for 10 minutes is closed; at most 64 connections are served at once (one
- * thread each), others get an UNAVAILABLE reply and are closed. One HBase Connection
+ * Limits: a request of at most 16 MiB (-Dculvert.sidecar.max.request) and 100 000 items, and
+ * at most 96 MiB of requests in memory at once (-Dculvert.sidecar.max.buffered; a reader
+ * waits for room); a connection idle for 10 minutes is closed; at most 64 connections are
+ * served at once (one thread each), others get an UNAVAILABLE reply and are closed. One HBase Connection
  * (thread-safe) serves every request; it finds the cluster through ZooKeeper as configured by
  * the hbase-site.xml on the classpath.
  *
@@ -87,7 +88,11 @@ public final class CheckAndMutateSidecar {
   static final int REFUSED = 1;
   static final int UNAVAILABLE = 2;
 
-  static final int MAX_REQUEST = Integer.getInteger("culvert.sidecar.max.request", 64 << 20);
+  static final int MAX_REQUEST = Integer.getInteger("culvert.sidecar.max.request", 16 << 20);
+  static final int MAX_BUFFERED = Integer.getInteger("culvert.sidecar.max.buffered", 96 << 20);
+  /** Bytes of request bodies held at once: many large requests wait instead of exhausting
+   * the heap. */
+  static final Semaphore BUFFERED = new Semaphore(Math.max(MAX_BUFFERED, MAX_REQUEST));
   static final int MAX_ITEMS = 100_000;
   static final int IDLE_MS = Integer.getInteger("culvert.sidecar.idle.ms", 600_000);
   static final int MAX_CONNECTIONS = Integer.getInteger("culvert.sidecar.max.connections", 64);
@@ -187,9 +192,14 @@ public final class CheckAndMutateSidecar {
           reply(out, REFUSED, "sidecar: request length " + length + " outside [2, " + MAX_REQUEST + "]");
           return;
         }
-        byte[] body = new byte[length];
-        in.readFully(body);
-        handle(body, out);
+        BUFFERED.acquireUninterruptibly(length);
+        try {
+          byte[] body = new byte[length];
+          in.readFully(body);
+          handle(body, out);
+        } finally {
+          BUFFERED.release(length);
+        }
       }
     } catch (IOException e) {
       // a broken connection: the client retries elsewhere
