@@ -12,12 +12,17 @@ Writes N rows of 20 columns five ways in one process on the dev HBase:
   row's old entries are found, marked and deleted;
 - ``safe_presplit``: ``put_many`` of monotonically increasing keys into an indexed table
   whose primary table is salted and pre-split (``primary_buckets``); the rows each primary
-  region holds afterwards are printed.
+  region holds afterwards are printed;
+- ``safe_sidecar``, ``update_sidecar``: ``safe`` and ``update`` again on a second indexed
+  table (its first half bulk-loaded likewise, untimed), through a store whose conditional
+  writes go to the checkAndMutate sidecar in batches (``--sidecar``; ``--sidecar ''`` skips
+  them). The other modes make one Thrift2 ``checkAndMutate`` per row.
 
 Prints a table and a last line ``RESULT …`` with rows/s, each throughput ratio to ``plain``
 (the goals of issue 13 beside them) and this client process's CPU microseconds per row.
 
     python bench/write_overhead.py [--rows 50000] [--hbase 127.0.0.1:9090] [--workers 16]
+        [--sidecar 127.0.0.1:9089]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from culvert_py.client import Client
 from culvert_py.layout import encode_row
 from culvert_py.schema import parse_schema
 from culvert_py.store import open_store
+from culvert_py.store.base import CAP_CHECK_AND_MUTATE_MANY
 
 CITIES = [f"city{i:03d}" for i in range(200)]
 FILLER = [f"c{i:02d}" for i in range(17)]
@@ -85,7 +91,14 @@ def region_counts(store, table: str) -> list[int]:
     ]
 
 
-GOALS = {"safe_noindex": 0.80, "bulk": 0.70, "safe": 0.34, "update": 0.29}
+GOALS = {
+    "safe_noindex": 0.80,
+    "bulk": 0.70,
+    "safe": 0.34,
+    "update": 0.29,
+    "safe_sidecar": 0.34,
+    "update_sidecar": 0.29,
+}
 
 
 def main() -> None:
@@ -95,6 +108,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--primary-buckets", type=int, default=8)
+    parser.add_argument(
+        "--sidecar", default=os.environ.get("CULVERT_TEST_SIDECAR", "127.0.0.1:9089")
+    )
     args = parser.parse_args()
     host, port = args.hbase.rsplit(":", 1)
 
@@ -107,6 +123,13 @@ def main() -> None:
     db.apply_schema(schema(bare, indexed=False))
     db.apply_schema(schema(split, primary_buckets=args.primary_buckets))
     table = db.table(name)
+    side = None
+    if args.sidecar:
+        url = f"hbase://{host}:{port}?pool_size={args.workers + 4}&sidecar={args.sidecar}"
+        side = Client(open_store(url), workers=args.workers)
+        if CAP_CHECK_AND_MUTATE_MANY not in side.store.capabilities:
+            raise SystemExit(f"error: no sidecar answers at {args.sidecar} (--sidecar '' skips)")
+        side.apply_schema(schema(f"{name}_sc"))
     rows = make_rows(args.rows, 1)
     results: dict[str, tuple[float, float]] = {}  # mode: (wall s per row, CPU s per row)
 
@@ -145,10 +168,18 @@ def main() -> None:
         put = db.table(split).put_many
         timed("safe_presplit", lambda: put(increasing, batch_size=args.batch_size), half)
         spread = region_counts(store, db.table(split).definition.hbase_table)
+        if side is not None:
+            put = side.table(f"{name}_sc").put_many
+            put(rows[:half], bulk=True, batch_size=args.batch_size)
+            timed("safe_sidecar", lambda: put(rows[half:], batch_size=args.batch_size), half)
+            timed("update_sidecar", lambda: put(changed[half:], batch_size=args.batch_size), half)
     finally:
         for table_name in (name, bare, split):
             db.drop_table(table_name)
         db.close()
+        if side is not None:
+            side.drop_table(f"{name}_sc")
+            side.close()
 
     plain_wall = results["plain"][0]
     print(f"{args.rows} rows x 20 columns, 2 indexes (term + range), {args.workers} workers")

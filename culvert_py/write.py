@@ -10,7 +10,8 @@ All steps of one attempt share one timestamp ``T``:
 2. **Unverified**: put each new or changed entry with state ``u`` (and its covered values),
    and mark each entry that is going away ``u`` too.
 3. **Primary**: write the row, conditioned on its version cell still holding what step 1
-   read (``check_and_mutate``: one atomic row write that also sets the new version). A row
+   read (``check_and_mutate``: one atomic row write that also sets the new version; the
+   batch's rows go in chunks through ``check_and_mutate_many``, chunks in parallel). A row
    whose condition failed was changed by a concurrent writer: it goes back to step 1.
 4. **Verified**: mark the new entries ``v`` and delete the departed ones, at ``T``.
 
@@ -95,6 +96,10 @@ log = logging.getLogger(__name__)
 
 #: Attempts per row before a write gives up on a row that keeps changing under it.
 MAX_ATTEMPTS = 50
+
+#: The fewest conditional writes per ``check_and_mutate_many`` call when a batch is spread
+#: over the executor (smaller chunks cost more calls than the parallelism saves).
+_MIN_CHUNK = 50
 
 
 class AgeOff:
@@ -402,33 +407,33 @@ class IndexWriter:
             self.primary.mutate_many(mutations.values(), ts)
             return batch
 
-        def conditional_write(change: _Change) -> bool:
-            mutation = mutations[change.pk]
-            expected = change.version
-            if expected is None and mutation.deletes:
-                # A row culvert_py never wrote has no version cell, and the store's
-                # absent-cell condition takes puts only (HBase 2.6 Thrift2): claim the row
-                # with a version cell first, then write conditioned on that.
-                claim = new_version(ts)
-                claimed = self.primary.check_and_mutate(
-                    change.pk, self.vcol, None, RowMutation(change.pk, {self.vcol: claim}), ts
-                )
-                if not claimed:
-                    return False
-                expected = claim
-            return self.primary.check_and_mutate(change.pk, self.vcol, expected, mutation, ts)
-
-        # One task per worker-sized slice, not per row: a future per row costs more client
-        # CPU than the slice's loop, and the RPCs still run ``workers`` at a time.
-        slices = max(1, min(len(batch), getattr(self.executor, "_max_workers", 8)))
-        done: dict[int, bool] = {}
-
-        def run_slice(start: int) -> None:
-            for i in range(start, len(batch), slices):
-                done[i] = conditional_write(batch[i])
-
-        self._parallel(lambda s=s: run_slice(s) for s in range(slices))
-        results = [done[i] for i in range(len(batch))]
+        vcol = self.vcol
+        expected = [c.version for c in batch]
+        results = [True] * len(batch)
+        # A row culvert_py never wrote has no version cell, and the store's absent-cell
+        # condition takes puts only (HBase 2.6 Thrift2): such a row with deletes is claimed
+        # with a version cell first (one round for all of them), then written conditioned
+        # on that claim.
+        unclaimed = [
+            i for i, c in enumerate(batch) if c.version is None and mutations[c.pk].deletes
+        ]
+        if unclaimed:
+            claims = {i: new_version(ts) for i in unclaimed}
+            claimed = self._conditional_many(
+                [
+                    (batch[i].pk, vcol, None, RowMutation(batch[i].pk, {vcol: claims[i]}))
+                    for i in claims
+                ],
+                ts,
+            )
+            for i, ok in zip(unclaimed, claimed, strict=True):
+                expected[i], results[i] = claims[i], ok
+        todo = [i for i in range(len(batch)) if results[i]]
+        written = self._conditional_many(
+            [(batch[i].pk, vcol, expected[i], mutations[batch[i].pk]) for i in todo], ts
+        )
+        for i, ok in zip(todo, written, strict=True):
+            results[i] = ok
         lost = [c.pk for c, ok in zip(batch, results, strict=True) if not ok]
         if lost:
             # A retried RPC whose first try did apply reports "condition failed": the
@@ -449,6 +454,25 @@ class IndexWriter:
                             change.pk,
                         )
         return [c for c, ok in zip(batch, results, strict=True) if ok]
+
+    def _conditional_many(self, items: list, ts: int) -> list[bool]:
+        """``check_and_mutate_many`` of ``items`` in chunks, the chunks in parallel over the
+        executor: a chunk is one batched call (a sidecar's), and small enough that
+        ``workers`` of them keep every region server busy."""
+        if not items:
+            return []
+        workers = getattr(self.executor, "_max_workers", 8)
+        size = max(_MIN_CHUNK, -(-len(items) // workers))
+        if size >= len(items):
+            return self.primary.check_and_mutate_many(items, ts)
+        parts = [items[i : i + size] for i in range(0, len(items), size)]
+        done: list = [None] * len(parts)
+
+        def run(n: int) -> None:
+            done[n] = self.primary.check_and_mutate_many(parts[n], ts)
+
+        self._parallel(lambda n=n: run(n) for n in range(len(parts)))
+        return [ok for part in done for ok in part]
 
     def _settled(self, change: _Change) -> bool:
         return (

@@ -6,6 +6,8 @@
     probe.py thrift2 [HOST] [PORT]   Thrift2 THBaseService.getTableNamesByPattern(
                                      includeSysTables=true) and exists("hbase:meta", row)
                                      (master path + a region server read)
+    probe.py sidecar [HOST] [PORT]   culvert's checkAndMutate sidecar: a PING request
+                                     (hbase/sidecar/CheckAndMutateSidecar.java) -> OK
 
 Thrift calls use the binary protocol over a plain (buffered, unframed) socket: the
 happybase defaults, and what hbase/hbase-local starts both gateways with.
@@ -17,7 +19,7 @@ import socket
 import struct
 import sys
 
-DEFAULT_PORTS = {"zk": 2181, "thrift1": 9090, "thrift2": 9091}
+DEFAULT_PORTS = {"zk": 2181, "thrift1": 9090, "thrift2": 9091, "sidecar": 9089}
 
 # Thrift binary protocol type ids
 T_STOP, T_BOOL, T_BYTE, T_DOUBLE = 0, 2, 3, 4
@@ -151,7 +153,24 @@ def probe_thrift2(host, port, timeout):
     return f"getTableNamesByPattern -> {len(tables)} table(s); exists(hbase:meta) answered"
 
 
-PROBES = {"zk": probe_zk, "thrift1": probe_thrift1, "thrift2": probe_thrift2}
+def probe_sidecar(host, port, timeout):
+    # u32 length, u8 protocol version 1, u8 op 0 (PING); the reply: u32 length, u8 status 0
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">IBB", 2, 1, 0))
+        rd = Reader(sock)
+        length = rd.unpack(">I")
+        body = rd.exact(length)
+    if body[:1] != b"\x00":
+        raise ProbeError(f"sidecar answered {body[1:200].decode(errors='replace')!r}")
+    return "PING -> OK"
+
+
+PROBES = {
+    "zk": probe_zk,
+    "thrift1": probe_thrift1,
+    "thrift2": probe_thrift2,
+    "sidecar": probe_sidecar,
+}
 
 
 def main(argv):

@@ -4,6 +4,12 @@ The HBase parameter finds the server through ``CULVERT_TEST_HBASE=host:port`` (t
 gateway; the Thrift2 gateway is assumed on 9091 unless ``CULVERT_TEST_HBASE_THRIFT2`` says
 otherwise, or give a full ``hbase://`` URL). When it is unset or unreachable the HBase tests
 FAIL with instructions: they never skip, because a green run without HBase proves nothing.
+
+Tests of conditional writes also run on a third path, ``hbase+sidecar``: the same HBase with
+the checkAndMutate sidecar (``CULVERT_TEST_SIDECAR=host:port``, default 127.0.0.1:9089, which
+``hbase/hbase-local start`` runs); those tests fail, never skip, when it does not answer.
+A module opts in by defining its own ``store`` fixture over :data:`WRITE_PATHS` with
+:func:`open_kind`.
 """
 
 from __future__ import annotations
@@ -47,17 +53,71 @@ def hbase_store():
     store.close()
 
 
+def sidecar_test_url() -> str:
+    """The URL of the test HBase with the test sidecar named in it."""
+    url = hbase_test_url()
+    sidecar = os.environ.get("CULVERT_TEST_SIDECAR", "127.0.0.1:9089")
+    return url + ("&" if "?" in url else "?") + f"sidecar={sidecar}"
+
+
+@pytest.fixture(scope="session")
+def hbase_sidecar_store():
+    """One HBase store with the checkAndMutate sidecar in use, shared by the session."""
+    from culvert_py.store.base import CAP_CHECK_AND_MUTATE_MANY
+
+    url = sidecar_test_url()
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        pytest.fail(f"HBase at {url} is unreachable ({exc}): {HOW_TO_START}", pytrace=False)
+    if CAP_CHECK_AND_MUTATE_MANY not in store.capabilities:
+        store.close()
+        pytest.fail(
+            f"no checkAndMutate sidecar answers for {url}: `hbase/hbase-local start` runs one "
+            "on 127.0.0.1:9089 (or `hbase/hbase-local sidecar start PORT` and "
+            "CULVERT_TEST_SIDECAR=127.0.0.1:PORT)",
+            pytrace=False,
+        )
+    yield store
+    store.close()
+
+
 STORE_KINDS = ["sqlite", pytest.param("hbase", marks=pytest.mark.hbase)]
+#: The write paths of conditional writes: SQLite, HBase through Thrift2 (one call per row)
+#: and HBase through the sidecar (batched).
+WRITE_PATHS = [*STORE_KINDS, pytest.param("hbase+sidecar", marks=pytest.mark.hbase)]
+
+
+def own_meta_table() -> Iterator[None]:
+    """Run under a meta table of one's own (as a module-scoped fixture): the dev HBase is
+    shared with other branches, whose schema changes bump the shared meta's generation and
+    make a table re-create its writer (and lose a test's ``on_step`` hook) mid-test."""
+    import culvert_py.meta
+
+    name = f"__culvert_meta_{uuid.uuid4().hex[:8]}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(culvert_py.meta, "META_TABLE", name)
+        yield
+    if os.environ.get("CULVERT_TEST_HBASE"):
+        with open_store(hbase_test_url()) as store:
+            store.delete_table(name)
+
+
+def open_kind(request, tmp_path) -> Iterator:
+    """The store ``request.param`` names: a fresh SQLite file, or a shared HBase store."""
+    if request.param == "sqlite":
+        with open_store(f"sqlite:///{tmp_path / 'store.db'}") as s:
+            yield s
+    elif request.param == "hbase+sidecar":
+        yield request.getfixturevalue("hbase_sidecar_store")
+    else:
+        yield request.getfixturevalue("hbase_store")
 
 
 @pytest.fixture(params=STORE_KINDS)
 def store(request, tmp_path) -> Iterator:
     """A store of each kind: a fresh SQLite file, or the shared HBase."""
-    if request.param == "sqlite":
-        with open_store(f"sqlite:///{tmp_path / 'store.db'}") as s:
-            yield s
-    else:
-        yield request.getfixturevalue("hbase_store")
+    yield from open_kind(request, tmp_path)
 
 
 @pytest.fixture

@@ -72,3 +72,24 @@ def test_a_store_fails_only_when_no_gateway_answers():
     text = str(err.value)
     assert "127.0.0.1:1,127.0.0.1:2" in text and "hbase/hbase-local start" in text
     assert err.value.__cause__ is not None
+
+
+sidecars = st.lists(st.tuples(hosts, ports), min_size=1, max_size=4, unique=True)
+
+
+@given(endpoints, sidecars)
+def test_sidecars_in_a_url_parse_back_to_the_same_sidecars(found, cars):
+    from urllib.parse import parse_qs, urlsplit
+
+    from culvert_py.store.endpoints import parse_sidecars, with_sidecars
+
+    url = with_sidecars(format_gateways(found), cars)
+    (option,) = parse_qs(urlsplit(url).query)["sidecar"]
+    assert parse_sidecars(option, url) == cars
+    assert with_sidecars(format_gateways(found), []) == format_gateways(found)
+
+
+@pytest.mark.parametrize("bad", ["", "h", "h:", ":9", "h:0", "h:65536", "h:x", "h:1,h:1", "h:1,"])
+def test_malformed_sidecars_are_refused_before_connecting(bad):
+    with pytest.raises(StoreError, match="sidecar"):
+        open_store(f"hbase://127.0.0.1:1?sidecar={bad}")

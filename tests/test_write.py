@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from culvert_py.layout import STATE_COLUMN, UNVERIFIED, VERIFIED
-from tests.conftest import people_table
+from tests.conftest import WRITE_PATHS, open_kind, own_meta_table, people_table
 from tests.oracle import assert_indexes_exact
 
 CITIES = [None, "Oslo", "Lima", "Zürich", "it's", "São Paulo"]
@@ -33,6 +33,15 @@ def person(i: int, rnd: random.Random) -> dict:
         "active": rnd.choice([None, True, False]),
         "bio": rnd.choice(BIOS),
     }
+
+
+own_meta = pytest.fixture(scope="module", autouse=True)(own_meta_table)
+
+
+@pytest.fixture(params=WRITE_PATHS)
+def store(request, tmp_path):
+    """Every write path: SQLite, HBase through Thrift2, HBase through the sidecar."""
+    yield from open_kind(request, tmp_path)
 
 
 @pytest.fixture

@@ -17,9 +17,17 @@ import pytest
 
 from culvert_py.ops import build_index
 from culvert_py.schema import parse_schema
-from tests.conftest import PEOPLE_TOML, people_table
+from tests.conftest import PEOPLE_TOML, WRITE_PATHS, open_kind, own_meta_table, people_table
 from tests.oracle import assert_indexes_exact
 from tests.test_write import Crash, crash_after, person, race_eight_writers
+
+own_meta = pytest.fixture(scope="module", autouse=True)(own_meta_table)
+
+
+@pytest.fixture(params=WRITE_PATHS)
+def store(request, tmp_path):
+    """Every write path: SQLite, HBase through Thrift2, HBase through the sidecar."""
+    yield from open_kind(request, tmp_path)
 
 
 @pytest.fixture(params=[1, 4], ids=["unsalted", "salted"])

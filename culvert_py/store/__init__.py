@@ -15,7 +15,8 @@ __all__ = ["DEFAULT_URL", "Region", "RowMutation", "Store", "Table", "default_ur
 DEFAULT_URL = "sqlite:///culvert.db"
 
 ACCEPTED_FORMS = (
-    "hbase://HOST:PORT[,HOST:PORT…][?thrift2_port=N&pool_size=N&timeout_ms=N] "
+    "hbase://HOST:PORT[,HOST:PORT…][?thrift2_port=N&pool_size=N&timeout_ms=N"
+    "&sidecar=HOST:PORT[,…]] "
     "(several gateways; HOST:PORT:THRIFT2_PORT gives one its own Thrift2 port), "
     "sqlite:///PATH.db[?mode=ro&timeout=SECONDS] (a file), sqlite:// (in memory)"
 )
@@ -26,6 +27,7 @@ _HBASE_OPTIONS = {
     "timeout_ms": int,
     "retries": int,
     "retry_seconds": float,
+    "sidecar": str,
 }
 
 
@@ -40,7 +42,8 @@ def open_store(url: str) -> Store:
     :param url: ``hbase://host:port[?thrift2_port=9091&pool_size=16&timeout_ms=120000]``
         (``thrift2_port=0`` runs without the Thrift2 gateway; several gateways are
         comma-separated, ``hbase://h1:9090,h2:9090``, and ``host:9092:9093`` gives one its
-        own Thrift2 port: see :mod:`culvert_py.store.endpoints`), ``sqlite:///path.db`` (with
+        own Thrift2 port: see :mod:`culvert_py.store.endpoints`; ``sidecar=HOST:PORT`` uses
+        checkAndMutate sidecars for batched conditional writes), ``sqlite:///path.db`` (with
         ``?mode=ro`` to only read it, ``?timeout=30`` for the seconds to wait for other
         processes' locks) or ``sqlite://`` for an in-memory database
     :return: an open :class:`Store`; use it as a context manager
@@ -96,7 +99,7 @@ def _open_sqlite(url: str, parts) -> Store:
 
 
 def _open_hbase(url: str, parts) -> Store:
-    from culvert_py.store.endpoints import parse_gateways
+    from culvert_py.store.endpoints import parse_gateways, parse_sidecars
     from culvert_py.store.hbase import HBaseStore
 
     if not parts.netloc or "@" in parts.netloc or parts.path not in ("", "/"):
@@ -115,4 +118,5 @@ def _open_hbase(url: str, parts) -> Store:
             raise StoreError(f"option {key}={values[-1]!r} in {url!r} is not a number") from exc
     thrift2_port = int(options.pop("thrift2_port", 9091)) or None
     gateways = parse_gateways(parts.netloc, thrift2_port, url)
-    return HBaseStore(gateways=gateways, **options)  # type: ignore[arg-type]
+    sidecars = parse_sidecars(str(options.pop("sidecar")), url) if "sidecar" in options else []
+    return HBaseStore(gateways=gateways, sidecars=sidecars, **options)  # type: ignore[arg-type]

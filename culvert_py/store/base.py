@@ -16,7 +16,8 @@ Semantics every implementation must honour (the contract suite in
 - **Puts and deletes of the same cell at the same timestamp in one batch:** the delete wins.
 - **Row atomicity only.** One row's mutation in a batch is atomic; a batch is not.
 - **check_and_mutate** checks one cell (equal to bytes, or absent) and applies puts and deletes
-  to that row atomically, or nothing.
+  to that row atomically, or nothing. **check_and_mutate_many** does the same for many rows
+  in one call, each item atomic and independent of the others (a batch is not atomic).
 - **Regions.** A table created with N split keys has N+1 regions; ``regions()`` returns their
   ``(start, end)`` key bounds, ``b""`` meaning unbounded.
 
@@ -38,6 +39,8 @@ from culvert_py.errors import ArgumentError
 
 #: Capability names a store may report in :attr:`Store.capabilities`.
 CAP_CHECK_AND_MUTATE = "check_and_mutate"
+#: ``check_and_mutate_many`` runs as batched calls (not one conditional call per row).
+CAP_CHECK_AND_MUTATE_MANY = "check_and_mutate_many"
 CAP_PRESPLIT = "presplit"
 CAP_SERVER_FILTER = "server_filter"
 
@@ -181,9 +184,33 @@ class Table(Protocol):
         apply ``mutation`` (its row must be ``row``) at ``timestamp``.
 
         The mutation needs at least one put; with ``expected=None`` it may hold puts only
-        (HBase 2.6's Thrift2 gateway can test absence only through ``checkAndPut``).
+        (HBase 2.6's Thrift2 gateway can test absence only through ``checkAndPut``). Do not
+        condition on an empty value: HBase reads an empty cell as absent in a condition
+        (``None`` matches it, and ``b""`` matches an absent cell); SQLite does not.
 
         :return: ``True`` if the mutation was applied
+        :raises CapabilityError: when the store cannot do this atomically
+        """
+        ...
+
+    def check_and_mutate_many(
+        self,
+        items: Sequence[tuple[bytes, bytes, bytes | None, RowMutation]],
+        timestamp: int,
+    ) -> list[bool]:
+        """:meth:`check_and_mutate` of many rows at ``timestamp``: each item
+        ``(row, column, expected, mutation)`` is checked and applied atomically on its own,
+        with the same rules; the batch as a whole is not atomic, and a row may appear once
+        per call. Every item is checked before anything is sent. Stores with
+        :data:`CAP_CHECK_AND_MUTATE_MANY` send it in batched calls; others make one call
+        per item (in parallel).
+
+        A store that retries a batch after a lost reply reports an item whose first attempt
+        had applied as not applied (its cell no longer holds ``expected``), exactly as a
+        retried :meth:`check_and_mutate` does.
+
+        :return: for each item, whether its mutation was applied
+        :raises ArgumentError: for any malformed item, before anything is written
         :raises CapabilityError: when the store cannot do this atomically
         """
         ...
@@ -378,6 +405,18 @@ def check_conditional(row: bytes, expected: bytes | None, mutation: RowMutation)
         raise ArgumentError(
             "check_and_mutate: an absent-cell condition (expected=None) takes puts only"
         )
+
+
+def check_distinct_rows(items: Sequence[tuple]) -> None:
+    """Check that the ``(row, …)`` items of one ``check_and_mutate_many`` name each row once
+    (the order two conditional writes of one row take inside one batch is undefined).
+
+    :raises ArgumentError: naming a row given twice
+    """
+    if len({item[0] for item in items}) != len(items):
+        seen: set = set()
+        twice = next(item[0] for item in items if item[0] in seen or seen.add(item[0]))
+        raise ArgumentError(f"check_and_mutate_many: row {twice!r} is given more than once")
 
 
 def family_of(column: bytes) -> bytes:

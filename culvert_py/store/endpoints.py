@@ -8,8 +8,9 @@ port; its Thrift2 gateway is on the same host at the URL's ``thrift2_port``) or
     hbase://127.0.0.1:9090:9091,127.0.0.1:9092:9093
 
 A Thrift2 port of ``0`` means "no Thrift2 gateway here". IPv6 hosts go in brackets
-(``[::1]:9090``). :func:`format_gateways` writes the shortest form that parses back to the
-same gateways.
+(``[::1]:9090``). The URL option ``sidecar=HOST:PORT[,HOST:PORT…]`` names checkAndMutate
+sidecars (:mod:`culvert_py.store.sidecar`). :func:`format_gateways` writes the shortest
+form that parses back to the same gateways.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import NamedTuple
 
 from culvert_py.errors import StoreError
 
-__all__ = ["Endpoint", "format_gateways", "parse_gateways"]
+__all__ = ["Endpoint", "format_gateways", "parse_gateways", "parse_sidecars", "with_sidecars"]
 
 #: The gateway forms, for messages.
 FORMS = "hbase://HOST:PORT[,HOST:PORT…] or hbase://HOST:PORT:THRIFT2_PORT[,…]"
@@ -93,3 +94,28 @@ def format_gateways(endpoints: Sequence[Endpoint]) -> str:
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def parse_sidecars(text: str, url: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of each sidecar of a URL's ``sidecar=`` option.
+
+    :raises StoreError: for an empty item, a malformed port or a sidecar listed twice
+    """
+    found: list[tuple[str, int]] = []
+    for item in text.split(","):
+        host, _, port = item.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+            raise StoreError(f"sidecar {item!r} in store URL {url!r}: need sidecar=HOST:PORT[,…]")
+        if (host, int(port)) in found:
+            raise StoreError(f"sidecar {item!r} is listed twice in store URL {url!r}")
+        found.append((host, int(port)))
+    return found
+
+
+def with_sidecars(url: str, sidecars: Sequence[tuple[str, int]]) -> str:
+    """``url`` (from :func:`format_gateways`) with its ``sidecar=`` option, if any."""
+    if not sidecars:
+        return url
+    option = "sidecar=" + ",".join(f"{_host(h)}:{p}" for h, p in sidecars)
+    return url + ("&" if "?" in url else "?") + option

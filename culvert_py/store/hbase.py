@@ -8,6 +8,11 @@ Thrift1 cannot do are done over the Thrift2 gateway (``THBaseService``):
   cannot condition a whole-row write.
 - ``createTable`` with split keys — Thrift1 creates unsplit tables only.
 
+``check_and_mutate_many`` goes to a checkAndMutate sidecar when the URL names one that
+answers (one batched call per chunk, :mod:`culvert_py.store.sidecar`), and otherwise — or
+when the sidecar fails mid-batch — as one Thrift2 ``checkAndMutate`` per row, run in
+parallel on the store's own threads.
+
 A cluster without a Thrift2 gateway still works: the store leaves those capabilities out of
 :attr:`HBaseStore.capabilities`, creates tables unsplit with a warning, and raises
 :class:`CapabilityError` from ``check_and_mutate`` instead of silently weakening it.
@@ -28,20 +33,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from culvert_py.errors import ArgumentError, CapabilityError, StoreError
 from culvert_py.store.base import (
     CAP_CHECK_AND_MUTATE,
+    CAP_CHECK_AND_MUTATE_MANY,
     CAP_PRESPLIT,
     CAP_SERVER_FILTER,
     Region,
     RowMutation,
-    check_conditional,
     check_create,
+    check_distinct_rows,
     check_scan,
     check_time_range,
     check_timestamp,
     chunks,
-    normalise_column,
 )
-from culvert_py.store.endpoints import Endpoint, format_gateways
-from culvert_py.store.gateway import Gateway, thrift2
+from culvert_py.store.endpoints import Endpoint, format_gateways, with_sidecars
+from culvert_py.store.gateway import Gateway
+from culvert_py.store.hbase_conditional import ParallelCalls, conditional_call
 from culvert_py.store.hbase_scan import (
     scan_rows,
     scan_rows_first_call,
@@ -56,9 +62,9 @@ from culvert_py.store.hbase_structs import (
     table_descriptor,
     thrift2_columns,
     thrift2_put,
-    thrift2_row_mutations,
     thrift_columns,
 )
+from culvert_py.store.sidecar import Sidecars, encode_request
 
 __all__ = ["HBaseStore", "HBaseTable"]
 
@@ -84,6 +90,8 @@ class HBaseStore:
         restart or a region move; every write carries its timestamp, so retries are safe)
     :param gateways: several gateway pairs ``(host, port, thrift2_port)`` instead of
         ``host``, ``port`` and ``thrift2_port``
+    :param sidecars: ``(host, port)`` of checkAndMutate sidecars for ``check_and_mutate_many``
+        (used while one answers; never required)
     :raises ArgumentError: for a ``pool_size`` below 1, or malformed ``gateways``
     :raises StoreError: when no Thrift1 gateway can be reached
     """
@@ -98,22 +106,36 @@ class HBaseStore:
         retries: int = 1000,
         retry_seconds: float = 60.0,
         gateways: Sequence[tuple[str, int, int | None]] = (),
+        sidecars: Sequence[tuple[str, int]] = (),
     ) -> None:
         endpoints = _endpoints(gateways or [(host, port, thrift2_port)])
         self.host, self.port, self.thrift2_port = endpoints[0]
         self.endpoints = endpoints
         self.address = ",".join(f"{e.host}:{e.port}" for e in endpoints)
-        self.url = format_gateways(endpoints)
+        self.url = with_sidecars(format_gateways(endpoints), sidecars)
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.retry_seconds = retry_seconds
         self._gateway = Gateway(endpoints, pool_size, timeout_ms, retries, retry_seconds)
+        self._parallel = ParallelCalls(pool_size)
+        self._sidecars: Sidecars | None = None
         caps = {CAP_SERVER_FILTER}
         if self._gateway.thrift2_error is None:
             caps |= {CAP_CHECK_AND_MUTATE, CAP_PRESPLIT}
+            if sidecars:
+                # Without Thrift2 there is no path to fall back on: no sidecar then either.
+                self._sidecars = Sidecars(sidecars, pool_size, timeout_ms)
+                if self._sidecars.up:
+                    caps.add(CAP_CHECK_AND_MUTATE_MANY)
+                else:
+                    log.warning("%s", self.capability_report())
         else:
             log.warning("%s", self.capability_report())
         self.capabilities = frozenset(caps)
+
+    def sidecar_report(self) -> list[tuple[str, bool, int]]:
+        """``(host:port, answers, calls made)`` of every checkAndMutate sidecar."""
+        return self._sidecars.report() if self._sidecars is not None else []
 
     def gateway_report(self) -> list[tuple[str, bool, int]]:
         """``(host:port, answers, calls made)`` of every gateway, Thrift1 ones first."""
@@ -122,9 +144,17 @@ class HBaseStore:
     def capability_report(self) -> str:
         """Say which capabilities this cluster offers, and what is lost without Thrift2."""
         if self._gateway.thrift2_error is None:
+            sidecars = self._sidecars.report() if self._sidecars is not None else []
+            up = [name for name, ok, _ in sidecars if ok]
+            if up:
+                batched = f"batched through the sidecar at {','.join(up)}"
+            elif sidecars:
+                batched = f"one Thrift2 call per row: no sidecar answers at {sidecars[0][0]}"
+            else:
+                batched = "one Thrift2 call per row (no sidecar configured)"
             return (
                 f"{self.address}: Thrift1 + Thrift2 gateways; check_and_mutate and "
-                "pre-split tables available"
+                f"pre-split tables available; check_and_mutate_many {batched}"
             )
         return (
             f"{self.address}: {self._gateway.thrift2_error}. Without a Thrift2 gateway tables "
@@ -211,6 +241,9 @@ class HBaseStore:
 
     def close(self) -> None:
         """Close every pooled connection; the store is unusable afterwards."""
+        if self._sidecars is not None:
+            self._sidecars.close()
+        self._parallel.close()
         self._gateway.close()
 
     def __enter__(self) -> HBaseStore:
@@ -307,26 +340,53 @@ class HBaseTable:
         :raises CapabilityError: when there is no Thrift2 gateway
         """
         check_timestamp(timestamp)
-        check_conditional(row, expected, mutation)
-        family, _, qualifier = normalise_column(column).partition(b":")
-        what = f"check_and_mutate on {self.name!r}"
+        if CAP_CHECK_AND_MUTATE not in self._store.capabilities:
+            what = f"check_and_mutate on {self.name!r}"
+            raise CapabilityError(f"{what}: {self._store.capability_report()}")
+        return conditional_call(
+            self._gateway, self.name, row, column, expected, mutation, timestamp
+        )()
+
+    def check_and_mutate_many(
+        self,
+        items: Sequence[tuple[bytes, bytes, bytes | None, RowMutation]],
+        timestamp: int,
+    ) -> list[bool]:
+        """Many :meth:`check_and_mutate` items: one sidecar call when a sidecar answers,
+        else (or when it fails mid-batch) one Thrift2 call per item, in parallel.
+
+        :raises ArgumentError: for any malformed item, before anything is sent
+        :raises CapabilityError: when there is no Thrift2 gateway
+        :raises StoreError: when HBase refuses an item (an unknown table or family)
+        """
+        check_timestamp(timestamp)
+        items = list(items)
+        what = f"check_and_mutate of {len(items)} rows on {self.name!r}"
         if CAP_CHECK_AND_MUTATE not in self._store.capabilities:
             raise CapabilityError(f"{what}: {self._store.capability_report()}")
-        if expected is None:
-            # Thrift2's checkAndMutate cannot test for absence (see thrift2.thrift), and the
-            # contract allows only puts with an absent-cell condition: checkAndPut does both.
-            put = thrift2_put(mutation, timestamp, self.name)
-            return self._gateway.call_thrift2(
-                what, lambda c: c.checkAndPut(self._bname, row, family, qualifier, None, put)
-            )
-        row_mutations = thrift2_row_mutations(mutation, timestamp, self.name)
-        equal = thrift2.TCompareOperator.EQUAL
-        return self._gateway.call_thrift2(
-            what,
-            lambda c: c.checkAndMutate(
-                self._bname, row, family, qualifier, equal, expected, row_mutations
-            ),
-        )
+        if not items:
+            return []
+        check_distinct_rows(items)
+        sidecars = self._store._sidecars
+
+        def thrift2_calls(part: list) -> list:
+            return [conditional_call(self._gateway, self.name, *item, timestamp) for item in part]
+
+        if sidecars is None or not sidecars.up:
+            return self._store._parallel.run(thrift2_calls(items))
+        # Every part encoded (so every item checked) before the first is sent; a part the
+        # protocol cannot carry goes through Thrift2, its calls built (checked) now too.
+        plan = []
+        for part in chunks(items, _ROWS_PER_RPC):
+            frame = encode_request(self.name, timestamp, part)
+            plan.append((part, frame, thrift2_calls(part) if frame is None else None))
+        applied: list[bool] = []
+        for part, frame, calls in plan:
+            done = sidecars.call(frame, len(part), what) if frame is not None else None
+            if done is None:  # no sidecar answered: this part (and what applied of it) again
+                done = self._store._parallel.run(calls or thrift2_calls(part))
+            applied += done
+        return applied
 
     # -- reads -------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from culvert_py.errors import CapabilityError, StoreError
+from culvert_py.errors import ArgumentError, CapabilityError, StoreError
 from culvert_py.store.base import (
     CAP_CHECK_AND_MUTATE,
     CAP_PRESPLIT,
@@ -28,15 +28,18 @@ from culvert_py.store.base import (
     RowMutation,
     check_conditional,
     check_create,
-    check_put,
-    check_row,
+    check_distinct_rows,
     check_scan,
     check_time_range,
     check_timestamp,
     chunks,
-    family_of,
     normalise_column,
     prefix_successor,
+)
+from culvert_py.store.sqlite_cells import (
+    apply_mutation,
+    prepare,
+    read_rows,
 )
 from culvert_py.store.sqlite_file import DEFAULT_TIMEOUT, SQLiteFile
 
@@ -233,11 +236,11 @@ class SQLiteTable:
         self._store._check_writable(what)
         (tid, families), failure, count = self._tid_families(), self._store._failure(what), 0
         for batch in chunks(timed, _IN_CHUNK):
-            prepared = [(*_prepare(m, families, self.name), ts) for m, ts in batch]
+            prepared = [(*prepare(m, families, self.name), ts) for m, ts in batch]
 
             def apply(db: sqlite3.Connection, prepared: list = prepared) -> None:
                 for row, puts, deletes, ts in prepared:
-                    _apply(db, tid, row, puts, deletes, ts)
+                    apply_mutation(db, tid, row, puts, deletes, ts)
 
             self._store._file.transact(apply, True, failure)
             count += len(prepared)
@@ -273,23 +276,53 @@ class SQLiteTable:
         :raises StoreError: for an invalid mutation or a read-only store
         :raises TransientStoreError: if other processes kept the file locked too long
         """
+        return self.check_and_mutate_many([(row, column, expected, mutation)], timestamp)[0]
+
+    def check_and_mutate_many(
+        self,
+        items: Sequence[tuple[bytes, bytes, bytes | None, RowMutation]],
+        timestamp: int,
+    ) -> list[bool]:
+        """:meth:`check_and_mutate` of many rows, ``500`` per ``BEGIN IMMEDIATE`` transaction
+        (each item still checked and applied on its own); see the contract.
+
+        :raises ArgumentError: for any malformed item, before anything is written
+        :raises StoreError: for an unknown family or a read-only store
+        """
         check_timestamp(timestamp)
-        check_conditional(row, expected, mutation)
-        column = normalise_column(column)
-        self._store._check_writable(f"write to table {self.name!r}")
+        what = f"write to table {self.name!r}"
+        self._store._check_writable(what)
         tid, families = self._tid_families()
-        prepared = _prepare(mutation, families, self.name)
+        items = list(items)
+        check_distinct_rows(items)
+        prepared = []
+        for row, column, expected, mutation in items:
+            check_conditional(row, expected, mutation)
+            if expected is not None and type(expected) is not bytes:
+                raise ArgumentError(
+                    f"check_and_mutate: expected must be bytes or None, got {expected!r}"
+                )
+            column = normalise_column(column)
+            prepared.append((column, expected, prepare(mutation, families, self.name)))
+        applied: list[bool] = []
 
-        def check_then_apply(db: sqlite3.Connection) -> bool:
-            current = _read_rows(db, tid, [row], [column], False).get(row, {}).get(column)
-            if current != expected:
-                return False
-            _apply(db, tid, *prepared, timestamp)
-            return True
+        def check_then_apply(db: sqlite3.Connection, batch: list) -> list[bool]:
+            columns = sorted({column for column, _, _ in batch})
+            rows = read_rows(db, tid, [p[0] for _, _, p in batch], columns, False)
+            done = []
+            for column, expected, (row, puts, deletes) in batch:
+                if rows.get(row, {}).get(column) != expected:
+                    done.append(False)
+                    continue
+                apply_mutation(db, tid, row, puts, deletes, timestamp)
+                done.append(True)
+            return done
 
-        return self._store._file.transact(
-            check_then_apply, True, self._store._failure(f"write to table {self.name!r}")
-        )
+        for batch in chunks(prepared, _IN_CHUNK):
+            applied += self._store._file.transact(
+                lambda db, b=batch: check_then_apply(db, b), True, self._store._failure(what)
+            )
+        return applied
 
     # -- reads -------------------------------------------------------------------------
 
@@ -307,7 +340,7 @@ class SQLiteTable:
         for batch in chunks(dict.fromkeys(rows), _IN_CHUNK):
             out.update(
                 self._store._file.transact(
-                    lambda db, batch=batch: _read_rows(db, tid, batch, cols, include_timestamp),
+                    lambda db, batch=batch: read_rows(db, tid, batch, cols, include_timestamp),
                     False,
                     failure,
                 )
@@ -380,7 +413,7 @@ class SQLiteTable:
 
             def page(db: sqlite3.Connection, sql: str = sql, args: list = args) -> tuple:
                 keys = [r[0] for r in db.execute(sql, args).fetchall()]
-                return keys, (_read_rows(db, tid, keys, cols, False, None) if keys else {})
+                return keys, (read_rows(db, tid, keys, cols, False, None) if keys else {})
 
             keys, rows = self._store._file.transact(page, False, failure)
             for key in keys:
@@ -426,7 +459,7 @@ class SQLiteTable:
                 keys = [r[0] for r in db.execute(sql, args).fetchall()]
                 if not keys:
                     return keys, {}
-                return keys, _read_rows(db, tid, keys, cols, include_timestamp, times)
+                return keys, read_rows(db, tid, keys, cols, include_timestamp, times)
 
             keys, rows = self._store._file.transact(page, False, failure)
             if not keys:
@@ -438,83 +471,3 @@ class SQLiteTable:
             if len(keys) < want:
                 return
             lower, inclusive = keys[-1], False
-
-
-def _apply(db: sqlite3.Connection, tid: int, row: bytes, puts: dict, deletes: list, ts: int):
-    # Deletes first: a put and a delete of one cell at one timestamp leaves the delete
-    # winning, as HBase does (the marker masks puts <= its timestamp).
-    for col in deletes:
-        if col.endswith(b":"):
-            db.execute(
-                "DELETE FROM cells WHERE tbl=? AND row=? AND col>=? AND col<? AND ts<=?",
-                (tid, row, col, prefix_successor(col), ts),
-            )
-        else:
-            db.execute(
-                "DELETE FROM cells WHERE tbl=? AND row=? AND col=? AND ts<=?",
-                (tid, row, col, ts),
-            )
-        db.execute(
-            "INSERT INTO tombstones VALUES (?,?,?,?) ON CONFLICT(tbl,row,col) "
-            "DO UPDATE SET ts = max(ts, excluded.ts)",
-            (tid, row, col, ts),
-        )
-    if not puts:
-        return
-    masks = dict(
-        db.execute("SELECT col, ts FROM tombstones WHERE tbl=? AND row=?", (tid, row)).fetchall()
-    )
-    for col, value in puts.items():
-        family_mask = masks.get(family_of(col) + b":", -1)
-        if ts <= max(masks.get(col, -1), family_mask):
-            continue
-        db.execute(
-            "INSERT INTO cells VALUES (?,?,?,?,?) ON CONFLICT(tbl,row,col) DO UPDATE SET "
-            "ts = excluded.ts, value = excluded.value WHERE excluded.ts >= cells.ts",
-            (tid, row, col, ts, value),
-        )
-
-
-def _read_rows(
-    db: sqlite3.Connection, tid: int, rows: list, cols, include_timestamp: bool, times=None
-):
-    marks = ",".join("?" * len(rows))
-    sql = f"SELECT row, col, value, ts FROM cells WHERE tbl=? AND row IN ({marks})"
-    args: list = [tid, *rows]
-    if times is not None:
-        sql += " AND ts >= ? AND ts < ?"
-        args += times
-    found = db.execute(sql + " ORDER BY row, col", args).fetchall()
-    return _group(found, cols, include_timestamp)
-
-
-def _group(found: list, cols, include_timestamp: bool) -> dict:
-    out: dict[bytes, dict] = {}
-    for row, col, value, ts in found:
-        if cols is not None and not any(
-            col == c or (c.endswith(b":") and col.startswith(c)) for c in cols
-        ):
-            continue
-        out.setdefault(row, {})[col] = (value, ts) if include_timestamp else value
-    return out
-
-
-def _prepare(m: RowMutation, families: list[bytes], table: str) -> tuple[bytes, dict, list]:
-    check_row(m.row, table)
-    puts = {}
-    for col, value in m.puts.items():
-        col = check_put(col, value, table)
-        _check_family(col, families, table)
-        puts[col] = value
-    deletes = []
-    for col in m.deletes:
-        col = normalise_column(col)
-        _check_family(col, families, table)
-        deletes.append(col if b":" in col else col + b":")
-    return m.row, puts, deletes
-
-
-def _check_family(col: bytes, families: list[bytes], table: str) -> None:
-    if family_of(col) not in families:
-        known = ", ".join(f.decode() for f in families)
-        raise StoreError(f"table {table!r}: unknown column family in {col!r} (families: {known})")
