@@ -95,6 +95,8 @@ log = logging.getLogger(__name__)
 
 #: Attempts per row before a write gives up on a row that keeps changing under it.
 MAX_ATTEMPTS = 50
+# What step 4 deletes of an entry that went away: its whole family.
+_WHOLE_ENTRY = (b"i:",)
 
 
 class AgeOff:
@@ -362,24 +364,30 @@ class IndexWriter:
             new_row = dict(base or {})
             new_row.update(change.values)
         change.new = new_row
+        table, pk = self.table, change.pk
         for index in self.indexes:
             keys = self.keys[index.name]
-            before = entries_of(self.table, index, old_row, change.pk, keys)
-            after = entries_of(self.table, index, new_row, change.pk, keys)
+            before = entries_of(table, index, old_row, pk, keys) if old_row is not None else {}
+            after = entries_of(table, index, new_row, pk, keys) if new_row is not None else {}
             step2, step4 = [], []
             for key, covered in after.items():
-                if before.get(key) == covered:
+                if before and before.get(key) == covered:
                     continue  # unchanged entry: nothing to do
-                puts = {STATE_COLUMN: UNVERIFIED, **{c: v for c, v in covered.items() if v}}
-                nulls = [c for c, v in covered.items() if v is None]
+                if covered:
+                    puts = {STATE_COLUMN: UNVERIFIED, **{c: v for c, v in covered.items() if v}}
+                    nulls = [c for c, v in covered.items() if v is None]
+                else:  # no covered cells (most indexes): the one state cell
+                    puts, nulls = {STATE_COLUMN: UNVERIFIED}, []
                 step2.append(RowMutation(key, puts, nulls))
-                step4.append(RowMutation(key, {STATE_COLUMN: VERIFIED}))
-            for key in before.keys() - after.keys():
-                step2.append(RowMutation(key, {STATE_COLUMN: UNVERIFIED}))
-                step4.append(RowMutation(key, {}, [b"i:"]))
-            unverified[index.name] += step2
+                step4.append(RowMutation(key, {STATE_COLUMN: VERIFIED}, ()))
+            if before:
+                for key in before.keys() - after.keys():
+                    step2.append(RowMutation(key, {STATE_COLUMN: UNVERIFIED}, ()))
+                    step4.append(RowMutation(key, {}, _WHOLE_ENTRY))
+            if step2:
+                unverified[index.name] += step2
             if step4:
-                verified[index.name][change.pk] = step4
+                verified[index.name][pk] = step4
                 change.entries_changed = True
                 change.entry_writes += len(step4)
 

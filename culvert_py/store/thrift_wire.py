@@ -122,7 +122,7 @@ def encode_mutate_rows_ts(
                 head = heads[col] = _PUT + _i32(len(col)) + col + _VALUE
             if type(value) is not bytes:
                 return None
-            out += (head, _i32(len(value)), value, _WAL_END)
+            out += (head, len(value).to_bytes(4, "big"), value, _WAL_END)
         append(_STOP)  # end of the BatchMutation
     out += (_TIMESTAMP, timestamp.to_bytes(8, "big", signed=True), _NO_ATTRIBUTES, _STOP)
     return b"".join(out)
