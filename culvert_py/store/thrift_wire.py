@@ -105,7 +105,8 @@ def encode_mutate_rows_ts(
             return None
         if type(deletes) not in (tuple, list):
             return None
-        out += (_ROW, _i32(len(row)), row, _MUTATIONS, _i32(len(deletes) + len(puts)))
+        count = len(deletes) + len(puts)
+        out += (_ROW, len(row).to_bytes(4, "big"), row, _MUTATIONS, count.to_bytes(4, "big"))
         for col in deletes:
             head = deleted.get(col) if type(col) is bytes else None
             if head is None:
