@@ -3,6 +3,7 @@
 The oracle is thriftpy2 itself: the structs :func:`batch_mutation` builds (the checked path),
 serialised by its binary protocol, byte for byte. Mutations of any shape are generated, so
 the encoder must also decline (``None``) everything the checked path would not take as is.
+The short path of :func:`thrift2_put` is held to its checked path the same way.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from thriftpy2.thrift import TClient
 from thriftpy2.transport import TMemoryBuffer
 
 from culvert_py.errors import ArgumentError
-from culvert_py.store.base import RowMutation
-from culvert_py.store.hbase_structs import batch_mutation
+from culvert_py.store.base import RowMutation, check_put, check_row
+from culvert_py.store.gateway import thrift2
+from culvert_py.store.hbase_structs import batch_mutation, thrift2_put
 from culvert_py.store.thrift_wire import encode_mutate_rows_ts
 
 Hbase = happybase.connection.Hbase
@@ -107,3 +109,33 @@ def test_the_message_around_it_is_the_clients():
     client._send("mutateRowsTs", tableName=b"t", rowBatches=[batch_mutation(mutations[0], "t")],
                  timestamp=7, attributes={})  # fmt: skip
     assert ours.getvalue() == theirs.getvalue()
+
+
+def checked_thrift2_put(mutation: RowMutation, timestamp: int):
+    """A ``TPut`` with every cell through ``check_put``: what the short path must equal."""
+    check_row(mutation.row, "t")
+    values = []
+    for col, value in mutation.puts.items():
+        family, _, qualifier = check_put(col, value, "t").partition(b":")
+        values.append(thrift2.TColumnValue(family, qualifier, value))
+    return thrift2.TPut(mutation.row, values, timestamp)
+
+
+def struct_bytes(struct) -> bytes:
+    buffer = TMemoryBuffer()
+    TBinaryProtocol(buffer).write_struct(struct)
+    return buffer.getvalue()
+
+
+@_SETTINGS
+@given(mutation=st.one_of(_plain_mutation, _any_mutation), timestamp=_timestamps)
+def test_thrift2_puts_of_plain_cells_are_the_checked_paths(mutation, timestamp):
+    def outcome(build):
+        try:
+            return struct_bytes(build())
+        except ArgumentError as exc:
+            return str(exc)
+
+    assert outcome(lambda: thrift2_put(mutation, timestamp, "t")) == outcome(
+        lambda: checked_thrift2_put(mutation, timestamp)
+    )
