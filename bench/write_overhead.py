@@ -19,7 +19,8 @@ Writes N rows of 20 columns five ways in one process on the dev HBase:
   them). The other modes make one Thrift2 ``checkAndMutate`` per row.
 
 Prints a table and a last line ``RESULT …`` with rows/s, each throughput ratio to ``plain``
-(the goals of issue 13 beside them) and this client process's CPU microseconds per row.
+(the goals of issue 13 beside them), this client process's CPU microseconds per row and the
+garbage collector's part of them (it walks every live object, the rows held here included).
 
     python bench/write_overhead.py [--rows 50000] [--hbase 127.0.0.1:9090] [--workers 16]
         [--sidecar 127.0.0.1:9089]
@@ -28,6 +29,7 @@ Prints a table and a last line ``RESULT …`` with rows/s, each throughput ratio
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import time
@@ -58,15 +60,26 @@ def schema(name: str, indexed: bool = True, primary_buckets: int = 1):
 
 
 class _Clock:
-    """Wall time and this process's CPU time of one timed section."""
+    """Wall time, this process's CPU time and the garbage collector's share of it, of one
+    timed section (the collector's runs are timed through ``gc.callbacks``)."""
 
     def __enter__(self):
+        self.gc = 0.0
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.process_time()
+        else:
+            self.gc += time.process_time() - self._gc_started
 
     def __exit__(self, *exc):
         self.wall = time.perf_counter() - self.wall
         self.cpu = time.process_time() - self.cpu
+        gc.callbacks.remove(self._on_gc)
 
 
 def make_rows(n: int, seed: int) -> list[dict]:
@@ -132,11 +145,13 @@ def main() -> None:
         side.apply_schema(schema(f"{name}_sc"))
     rows = make_rows(args.rows, 1)
     results: dict[str, tuple[float, float]] = {}  # mode: (wall s per row, CPU s per row)
+    collector: dict[str, float] = {}  # mode: garbage collector's CPU s per row
 
     def timed(mode: str, call, count: int) -> None:
         with _Clock() as clock:
             call()
         results[mode] = (clock.wall / count, clock.cpu / count)
+        collector[mode] = clock.gc / count
 
     try:
         # Baseline: the same cells, pre-encoded, through plain happybase batches.
@@ -183,13 +198,18 @@ def main() -> None:
 
     plain_wall = results["plain"][0]
     print(f"{args.rows} rows x 20 columns, 2 indexes (term + range), {args.workers} workers")
-    print(f"{'mode':<14}{'rows/s':>10}{'x plain':>9}{'goal':>7}{'client CPU us/row':>19}")
+    header = f"{'mode':<14}{'rows/s':>10}{'x plain':>9}{'goal':>7}{'client CPU us/row':>19}"
+    print(f"{header}{'of it GC':>10}")
     for mode, (wall, cpu) in results.items():
         goal = f">={GOALS[mode]:.2f}" if mode in GOALS else ""
-        print(f"{mode:<14}{1 / wall:>10,.0f}{plain_wall / wall:>9.2f}{goal:>7}{cpu * 1e6:>19,.0f}")
+        print(
+            f"{mode:<14}{1 / wall:>10,.0f}{plain_wall / wall:>9.2f}{goal:>7}{cpu * 1e6:>19,.0f}"
+            f"{collector[mode] * 1e6:>10,.0f}"
+        )
     fields = {f"{m}_rows_s": round(1 / w) for m, (w, _) in results.items()}
     fields |= {f"{m}_ratio": round(plain_wall / w, 2) for m, (w, _) in results.items()}
     fields |= {f"{m}_cpu_us": round(c * 1e6) for m, (_, c) in results.items()}
+    fields |= {f"{m}_gc_us": round(c * 1e6) for m, c in collector.items()}
     print(
         f"monotonically increasing keys, primary_buckets={args.primary_buckets}: rows per "
         f"primary region {spread} (min/max {min(spread) / max(spread):.2f})"

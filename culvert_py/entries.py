@@ -21,6 +21,8 @@ from culvert_py.text import tokenize
 
 #: Covered (INCLUDE) column ``c`` is stored as ``i:c.<c>``.
 COVERED_PREFIX = b"i:c."
+# The salt byte of each bucket (at most 256 buckets: one byte).
+_SALTS = [bytes((b,)) for b in range(256)]
 #: Largest row key HBase accepts (its length is a Java ``short``): the one limit for primary
 #: keys and index entry keys (salt + encoded values + primary key).
 MAX_KEY_BYTES = 32767
@@ -46,6 +48,14 @@ class IndexKeys:
             value_encoder(t, descending=d) for t, d in zip(self.types, self.descending, strict=True)
         ]
         self._labels = list(index.columns[: len(self.types)])
+        # What every entry key of a write needs, resolved once: most indexes have one column.
+        self._single = (self._encoders[0], self._labels[0]) if len(self._encoders) == 1 else None
+        self._value_salt = index.salt == "value"
+        self._buckets = index.buckets
+        self._covered = [
+            (COVERED_PREFIX + c.encode(), c, value_encoder(table.columns[c]), f"{table.name}.{c}")
+            for c in index.include
+        ]
 
     def split_keys(self) -> list[bytes]:
         """Region boundaries of the index table: one region per salt bucket."""
@@ -71,7 +81,7 @@ class IndexKeys:
         if self.index.kind == "text":
             text = row.get(self.index.columns[0])
             return [] if text is None else [(token,) for token in tokenize(text)]
-        return [tuple(row.get(c) for c in self.index.columns)]
+        return [tuple([row.get(c) for c in self.index.columns])]
 
     def entry_key(self, values: Sequence[object], pk: bytes) -> bytes:
         """The full entry key for ``values`` of the row with primary key ``pk``.
@@ -79,12 +89,15 @@ class IndexKeys:
         :raises EncodingError: for a value of the wrong type, or a key taking more than
             :data:`MAX_KEY_BYTES`
         """
-        if len(values) == len(self._encoders):
+        single = self._single
+        if single is not None and len(values) == 1:
+            first = encoded = single[0](values[0], single[1])
+        elif len(values) == len(self._encoders):
             parts = [e(v, c) for e, v, c in zip(self._encoders, values, self._labels, strict=True)]
-            encoded = b"".join(parts)
+            first, encoded = parts[0], b"".join(parts)
         else:
             encoded = self.encode_values(values)
-            parts = [encode_value(values[0], self.types[0], descending=self.descending[0])]
+            first = encode_value(values[0], self.types[0], descending=self.descending[0])
         size = 1 + len(encoded) + len(pk)
         if size > MAX_KEY_BYTES:
             raise EncodingError(
@@ -92,10 +105,15 @@ class IndexKeys:
                 f"{MAX_KEY_BYTES:,} (MAX_KEY_BYTES; values of "
                 f"{', '.join(self.index.columns)} too long to index)"
             )
-        return bytes((self.bucket_of(parts[0], pk),)) + encoded + pk
+        # bucket_of, inlined: it runs once per entry written.
+        bucket = mmh3.hash(first if self._value_salt else pk, signed=False) % self._buckets
+        return _SALTS[bucket] + encoded + pk
 
     def entry_keys(self, row: Mapping[str, object], pk: bytes) -> list[bytes]:
         """Every entry key of ``row`` (whose primary key is ``pk``)."""
+        if self._single is not None and self.index.kind != "text":
+            # One value, one entry (most indexes): no tuple of values to build first.
+            return [self.entry_key((row.get(self._labels[0]),), pk)]
         return [self.entry_key(values, pk) for values in self.entry_values(row)]
 
     def decode(self, key: bytes) -> tuple[tuple, bytes]:
@@ -128,13 +146,9 @@ def entries_of(
         return {}
     if index.predicate is not None and not matches(index.predicate, row):
         return {}
-    covered = {
-        COVERED_PREFIX + c.encode(): (
-            None
-            if row.get(c) is None
-            else encode_value(row[c], table.columns[c], column=f"{table.name}.{c}")
-        )
-        for c in index.include
-    }
     keys = keys or IndexKeys(table, index)
+    covered = {}
+    for cell, column, encode, label in keys._covered:
+        value = row.get(column)
+        covered[cell] = None if value is None else encode(value, label)
     return {key: covered for key in keys.entry_keys(row, pk)}

@@ -165,15 +165,15 @@ class IndexedTable(AggregateMethods):
         def changes_of(batch: list) -> dict[bytes, dict | None]:
             changes: dict[bytes, dict | None] = {}
             for row in batch:
-                if not isinstance(row, Mapping):
+                if type(row) is not dict and not isinstance(row, Mapping):  # a dict: no ABC check
                     raise ArgumentError(
                         f"{self.name}: put_many: expected row dicts, got "
                         f"{type(row).__name__} {row!r:.60}"
                     )
                 # Checked here, not when the row is encoded: by then the batch's new index
                 # entries are already written (unverified, harmless, but a change).
-                unknown = [c for c in row if c not in known]
-                if unknown:
+                if not known.keys() >= row.keys():
+                    unknown = [c for c in row if c not in known]
                     raise SchemaError(
                         f"{self.name}: unknown column {unknown[0]!r} (known: {', '.join(known)})"
                     )

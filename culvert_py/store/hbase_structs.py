@@ -153,12 +153,18 @@ def thrift2_put(mutation: RowMutation, timestamp: int, table: str):
     values = []
     column_value = thrift2.TColumnValue
     for col, value in mutation.puts.items():
-        plain = type(col) is type(value) is bytes and b":" in col[1:-1]
-        if not (plain and col[0] != 58 != col[-1]):  # 58 is ":"
-            col = check_put(col, value, table)
+        if type(col) is bytes is type(value):
+            family, _, qualifier = col.partition(b":")
+            # Certainly well-formed (what check_put accepts as it is): a family, a colon, a
+            # qualifier not ending in one. Checked this way because it runs once per cell.
+            if family and qualifier and qualifier[-1] != 58:  # 58 is ":"
+                # No per-cell timestamp: the gateway gives a cell without one the TPut's.
+                values.append(column_value(family, qualifier, value))
+                continue
+        col = check_put(col, value, table)  # not certainly well-formed: the full check
         family, _, qualifier = col.partition(b":")
-        values.append(column_value(family, qualifier, value, timestamp))
-    return thrift2.TPut(row=mutation.row, columnValues=values, timestamp=timestamp)
+        values.append(column_value(family, qualifier, value))
+    return thrift2.TPut(mutation.row, values, timestamp)
 
 
 def thrift2_row_mutations(mutation: RowMutation, timestamp: int, table: str):
