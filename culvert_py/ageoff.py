@@ -12,7 +12,7 @@ space, the rows and every index entry they own. It runs in two parts:
      scan of the primary table reading only the version cell and the age-off column,
      one scan per region in parallel.
 
-2. **Delete** them as :class:`~culvert_py.write.AgeOff` changes, batched and pipelined
+2. **Delete** them as :class:`~culvert_py.expiry.AgeOff` changes, batched and pipelined
    like any write (conditional row writes in parallel over the pool). The writer judges
    expiry again at its own write timestamp on the row it has just read, and its version
    check makes that row the one it deletes: a row rewritten since step 1 found it (an
@@ -37,7 +37,7 @@ from typing import Any
 
 from culvert_py.arguments import check_count, check_flag
 from culvert_py.errors import SchemaError
-from culvert_py.expiry import column_value, expiry_cells, is_expired
+from culvert_py.expiry import AgeOff, column_value, expiry_cells, is_expired
 from culvert_py.layout import decode_row, primary_key, version_column
 from culvert_py.lifespan import format_duration
 from culvert_py.meta import ACTIVE
@@ -45,7 +45,6 @@ from culvert_py.predicate import col
 from culvert_py.query.executor import QueryExecutor
 from culvert_py.query.explain import explain_lines
 from culvert_py.schema import IndexDef, TableDef
-from culvert_py.write import AgeOff
 
 _DELETE_STEP = (
     "delete: batches of conditional deletes through the write protocol (expiry judged again "

@@ -11,10 +11,15 @@ expires whole, at one deadline computed from two things every read of it can see
 
 An index entry is only ever used after its row is read (tables with a lifespan have no
 trusted covered entries), so an entry is visible exactly while its row is.
+
+:class:`AgeOff` is the change an age-off job hands the write protocol for each expired row
+it found: the protocol judges expiry again at the write's own timestamp (see
+:mod:`culvert_py.write`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -105,3 +110,24 @@ def live_rows(
     if columns is None:
         return rows
     return [r if r is None else {c: v for c, v in r.items() if c in columns} for r in rows]
+
+
+class AgeOff:
+    """A change that deletes its row only if the row is expired when written (age-off).
+
+    One instance serves as the change of every row of a job and counts what became of them.
+
+    :ivar deleted: rows it deleted
+    :ivar skipped: rows that were no longer expired (rewritten) or gone when written
+    """
+
+    def __init__(self) -> None:
+        self.deleted = 0
+        self.skipped = 0
+        self._lock = threading.Lock()
+
+    def count(self, deleted: int = 0, skipped: int = 0) -> None:
+        """Add to the counters (from any thread)."""
+        with self._lock:
+            self.deleted += deleted
+            self.skipped += skipped

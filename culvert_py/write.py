@@ -67,7 +67,7 @@ from dataclasses import dataclass
 
 from culvert_py.clock import Clock, now_ms
 from culvert_py.errors import ConsistencyError
-from culvert_py.expiry import is_expired
+from culvert_py.expiry import AgeOff, is_expired
 from culvert_py.layout import (
     DELETED,
     STATE_COLUMN,
@@ -107,27 +107,6 @@ _WHOLE_ENTRY = (b"i:",)
 #: The fewest conditional writes per ``check_and_mutate_many`` call when a batch is spread
 #: over the executor (smaller chunks cost more calls than the parallelism saves).
 _MIN_CHUNK = 50
-
-
-class AgeOff:
-    """A change that deletes its row only if the row is expired when written (age-off).
-
-    One instance serves as the change of every row of a job and counts what became of them.
-
-    :ivar deleted: rows it deleted
-    :ivar skipped: rows that were no longer expired (rewritten) or gone when written
-    """
-
-    def __init__(self) -> None:
-        self.deleted = 0
-        self.skipped = 0
-        self._lock = threading.Lock()
-
-    def count(self, deleted: int = 0, skipped: int = 0) -> None:
-        """Add to the counters (from any thread)."""
-        with self._lock:
-            self.deleted += deleted
-            self.skipped += skipped
 
 
 @dataclass(slots=True)  # one per row: no per-instance __dict__ to allocate and collect

@@ -18,9 +18,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from culvert_py.errors import StoreError
+from culvert_py.errors import ArgumentError, StoreError
 
-__all__ = ["Endpoint", "format_gateways", "parse_gateways", "parse_sidecars", "with_sidecars"]
+__all__ = [
+    "Endpoint",
+    "check_gateways",
+    "format_gateways",
+    "parse_gateways",
+    "parse_sidecars",
+    "with_sidecars",
+]
 
 #: The gateway forms, for messages.
 FORMS = "hbase://HOST:PORT[,HOST:PORT…] or hbase://HOST:PORT:THRIFT2_PORT[,…]"
@@ -119,3 +126,30 @@ def with_sidecars(url: str, sidecars: Sequence[tuple[str, int]]) -> str:
         return url
     option = "sidecar=" + ",".join(f"{_host(h)}:{p}" for h, p in sidecars)
     return url + ("&" if "?" in url else "?") + option
+
+
+def check_gateways(gateways: Sequence[tuple[str, int, int | None]]) -> list[Endpoint]:
+    """The gateway pairs an :class:`~culvert_py.store.hbase.HBaseStore` is given in code,
+    checked (a store URL's are parsed by :func:`parse_gateways`).
+
+    :raises ArgumentError: for an item that is not ``(host, port, thrift2_port or None)``
+    """
+    found = []
+    for item in gateways:
+        try:
+            host, port, second = item
+        except (TypeError, ValueError):
+            raise ArgumentError(
+                f"gateway {item!r}: expected (host, port, thrift2_port or None)"
+            ) from None
+        second = second or None  # 0 means "no Thrift2 gateway", as in a store URL
+        ports_ok = all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536
+            for p in (port, *([second] if second is not None else []))
+        )
+        if not isinstance(host, str) or not host or not ports_ok:
+            raise ArgumentError(f"gateway {item!r}: expected (host, port, thrift2_port or None)")
+        found.append(Endpoint(host, port, second))
+    if not found:
+        raise ArgumentError("gateways: expected at least one (host, port, thrift2_port) pair")
+    return found

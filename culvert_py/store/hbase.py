@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from culvert_py.errors import ArgumentError, CapabilityError, StoreError
+from culvert_py.errors import CapabilityError, StoreError
 from culvert_py.store.base import (
     CAP_CHECK_AND_MUTATE,
     CAP_CHECK_AND_MUTATE_MANY,
@@ -45,7 +45,11 @@ from culvert_py.store.base import (
     check_timestamp,
     chunks,
 )
-from culvert_py.store.endpoints import Endpoint, format_gateways, with_sidecars
+from culvert_py.store.endpoints import (
+    check_gateways,
+    format_gateways,
+    with_sidecars,
+)
 from culvert_py.store.gateway import Gateway
 from culvert_py.store.hbase_conditional import ParallelCalls, conditional_call
 from culvert_py.store.hbase_scan import (
@@ -109,7 +113,7 @@ class HBaseStore:
         gateways: Sequence[tuple[str, int, int | None]] = (),
         sidecars: Sequence[tuple[str, int]] = (),
     ) -> None:
-        endpoints = _endpoints(gateways or [(host, port, thrift2_port)])
+        endpoints = check_gateways(gateways or [(host, port, thrift2_port)])
         self.host, self.port, self.thrift2_port = endpoints[0]
         self.endpoints = endpoints
         self.address = ",".join(f"{e.host}:{e.port}" for e in endpoints)
@@ -495,25 +499,3 @@ class HBaseTable:
             self._gateway, self.name, start or b"", stop, thrift2_columns(columns), flt,
             batch_size, limit, include_timestamp, time_range, paged,
         )  # fmt: skip
-
-
-def _endpoints(gateways: Sequence[tuple[str, int, int | None]]) -> list[Endpoint]:
-    found = []
-    for item in gateways:
-        try:
-            host, port, second = item
-        except (TypeError, ValueError):
-            raise ArgumentError(
-                f"gateway {item!r}: expected (host, port, thrift2_port or None)"
-            ) from None
-        second = second or None  # 0 means "no Thrift2 gateway", as in a store URL
-        ports_ok = all(
-            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536
-            for p in (port, *([second] if second is not None else []))
-        )
-        if not isinstance(host, str) or not host or not ports_ok:
-            raise ArgumentError(f"gateway {item!r}: expected (host, port, thrift2_port or None)")
-        found.append(Endpoint(host, port, second))
-    if not found:
-        raise ArgumentError("gateways: expected at least one (host, port, thrift2_port) pair")
-    return found
